@@ -1,0 +1,1 @@
+"""Experiment presets and scripts that reproduce results with the vae toolkit."""

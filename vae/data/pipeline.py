@@ -1,0 +1,108 @@
+"""Preprocessing and batching on device.
+
+Small datasets live on the accelerator; batch `s` of a run is a pure function of (seed, s):
+the epoch's order is `jax.random.permutation(fold_in(key, epoch))`, and dynamic binarization
+draws from `fold_in(key, s)`. Resuming at step s therefore continues the exact data stream,
+and the only data-order state is the step.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae.data.base import Dataset
+
+
+def binarize(images: np.ndarray, seed: int) -> np.ndarray:
+    """Static binarization: each pixel ~ Bernoulli(intensity), fixed by `seed`. [N,H,W,C] -> same, in {0,1}."""
+    rng = np.random.default_rng(seed)
+    return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
+
+
+def prepare(dataset: Dataset, mode: str, *, train: bool, seed: int) -> np.ndarray:
+    """Images as the model sees them before batching.
+
+    mode 'none' keeps intensities; 'static' binarizes once with `seed`; 'dynamic' keeps
+    intensities for training (binarized per batch) and binarizes evaluation splits once with
+    `seed`, so every run of a dataset is evaluated on the same binary images.
+    """
+    if dataset.info.binary or mode == "none":
+        return dataset.images
+    if mode == "static" or not train:
+        return binarize(dataset.images, seed)
+    return dataset.images
+
+
+class Batcher:
+    """Draws training batches from a split held on device.
+
+    images: [N, H, W, C]; labels: [N] or None. `batch(step)` returns {'image', 'label'} with
+    `batch_size` rows, without replacement within an epoch; the remainder of an epoch
+    (N mod batch_size rows) is dropped, a different remainder each epoch.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, *, seed: int,
+                 dynamic_binarization: bool = False):
+        n = images.shape[0]
+        if batch_size > n:
+            raise ValueError(f"train.batch_size={batch_size} is larger than the training split ({n} images)")
+        self.num_examples = n
+        self.batch_size = batch_size
+        self.steps_per_epoch = n // batch_size
+        self.images = jnp.asarray(images)
+        self.labels = jnp.asarray(labels if labels is not None else np.zeros(n, np.int32))
+        self._key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x0DA7A)
+        self._dynamic = dynamic_binarization
+        self._epoch = None
+        self._perm = None
+
+    @functools.partial(jax.jit, static_argnums=(0,))
+    def _permutation(self, epoch: jax.Array) -> jax.Array:
+        return jax.random.permutation(jax.random.fold_in(self._key, epoch), self.num_examples)
+
+    @functools.partial(jax.jit, static_argnums=(0,))
+    def _gather(self, images, labels, perm, step):
+        start = (step % self.steps_per_epoch) * self.batch_size
+        idx = jax.lax.dynamic_slice_in_dim(perm, start, self.batch_size)
+        x = images[idx]
+        if self._dynamic:
+            key = jax.random.fold_in(jax.random.fold_in(self._key, 1), step)
+            x = jax.random.bernoulli(key, x).astype(x.dtype)
+        return {"image": x, "label": labels[idx]}
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def batch(self, step: int) -> dict:
+        """The batch of training step `step` (0-based)."""
+        epoch = self.epoch_of(step)
+        if epoch != self._epoch:
+            self._perm = self._permutation(epoch)
+            self._epoch = epoch
+        return self._gather(self.images, self.labels, self._perm, step)
+
+
+def eval_batches(images: np.ndarray, labels: np.ndarray | None, batch_size: int):
+    """Yields fixed-size batches covering a split in order, the last one padded.
+
+    Each batch: {'image': [b, H, W, C], 'label': [b], 'mask': [b] float32 (0 on padding)}, so
+    one compiled evaluation step serves every batch.
+    """
+    n = images.shape[0]
+    batch_size = min(batch_size, n)
+    if labels is None:
+        labels = np.zeros(n, np.int32)
+    for start in range(0, n, batch_size):
+        x = images[start:start + batch_size]
+        y = labels[start:start + batch_size]
+        mask = np.ones(x.shape[0], np.float32)
+        pad = batch_size - x.shape[0]
+        if pad:
+            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+            y = np.concatenate([y, np.zeros(pad, y.dtype)])
+            mask = np.concatenate([mask, np.zeros(pad, np.float32)])
+        yield {"image": x, "label": y, "mask": mask}

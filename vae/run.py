@@ -1,0 +1,241 @@
+"""A training run: the loop that ties data, model, objective and checkpoints to a run directory.
+
+    runs/<name>/
+      config.json        the full resolved config
+      metrics.jsonl      one JSON object per logged step (train and test)
+      checkpoints/       orbax checkpoints: the latest N and the best
+      figures/           reconstructions.png, samples.png
+      summary.json       final test metrics, steps, wall time, steps/s
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from vae import data as vdata
+from vae.checkpoint import Checkpointer
+from vae.config import Config, ConfigError
+from vae.data.pipeline import Batcher, eval_batches, prepare
+from vae.models import VAE, build_model
+from vae.objectives import build_objective
+from vae.plots import image_grid, save_figure
+from vae.train import (
+    count_params,
+    create_train_state,
+    evaluate,
+    learning_rate_schedule,
+    make_eval_step,
+    make_optimizer,
+    make_train_step,
+)
+
+EVAL_SEED = 0  # evaluation splits are binarized and sampled identically in every run
+RESUMABLE_SECTIONS = ("train",)
+
+
+class RunDirError(ValueError):
+    """The output directory cannot be used as asked (holds another run, or has nothing to resume)."""
+
+
+def default_out_dir(config: Config) -> str:
+    return os.path.join("runs", config.name)
+
+
+def _prepare_out_dir(out_dir: str, config: Config, resume: bool, overwrite: bool) -> Config:
+    """Checks the run directory and returns the config to run (the saved one when resuming)."""
+    config_path = os.path.join(out_dir, "config.json")
+    exists = os.path.exists(config_path)
+    if resume:
+        if not exists:
+            raise RunDirError(f"--resume: {out_dir} holds no run (no config.json); start it without --resume")
+        with open(config_path) as f:
+            saved = Config.from_dict(json.load(f))
+        changed = _changed_keys(saved, config, ignore=RESUMABLE_SECTIONS)
+        if changed:
+            raise RunDirError(f"--resume: the config differs from the run's saved config in {', '.join(changed)}; "
+                              f"only train.* settings may change when resuming")
+        return dataclasses.replace(saved, train=config.train)
+    if exists:
+        if not overwrite:
+            raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it, --overwrite to replace "
+                              f"it, or --out DIR for a new directory")
+        for name in ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json"):
+            path = os.path.join(out_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    return config
+
+
+def _changed_keys(a: Config, b: Config, ignore: tuple[str, ...]) -> list[str]:
+    da, db = a.to_dict(), b.to_dict()
+    changed = []
+    for section in da:
+        if section in ignore or section == "name":
+            continue
+        if isinstance(da[section], dict):
+            changed += [f"{section}.{k}" for k in da[section] if da[section][k] != db[section].get(k)]
+        elif da[section] != db[section]:
+            changed.append(section)
+    return changed
+
+
+def _truncate_metrics(path: str, last_step: int) -> None:
+    """Drops log lines written after the checkpoint we resume from, so the log has no duplicates."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def _to_float(tree: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in jax.device_get(tree).items()}
+
+
+def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str, seed: int,
+                  num_samples: int = 64) -> dict[str, str]:
+    """Writes figures/reconstructions.png (8 test images over their reconstructions, twice)
+    and figures/samples.png (`num_samples` prior samples); returns their paths."""
+    fig_dir = os.path.join(out_dir, "figures")
+    x = jnp.asarray(test_images[:16])
+    recon = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.reconstruct))(params, x)
+    pairs = np.concatenate([np.asarray(x[:8]), np.asarray(recon[:8]), np.asarray(x[8:16]), np.asarray(recon[8:16])])
+    paths = {"reconstructions": save_figure(
+        image_grid(pairs, ncols=8, title="Test images and reconstructions",
+                   row_labels=["data", "recon", "data", "recon"]),
+        os.path.join(fig_dir, "reconstructions.png"))}
+    generate = jax.jit(lambda p, key: model.apply({"params": p}, num_samples, rngs={"sample": key}, method=VAE.generate))
+    samples = np.asarray(generate(params, jax.random.PRNGKey(seed)))
+    paths["samples"] = save_figure(image_grid(samples, ncols=int(math.ceil(math.sqrt(num_samples))),
+                                              title="Samples from the prior (decoder means)"),
+                                   os.path.join(fig_dir, "samples.png"))
+    return paths
+
+
+def train(config: Config, out_dir: str | None = None, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Runs (or resumes) training as `config` says and returns the summary written to summary.json."""
+    t_start = time.perf_counter()
+    out_dir = out_dir or default_out_dir(config)
+    config = _prepare_out_dir(out_dir, config, resume, overwrite)
+    tc = config.train
+
+    train_ds = vdata.load(config.data.name, config.data.train_split, data_dir=config.data.data_dir)
+    test_ds = vdata.load(config.data.name, config.data.test_split, data_dir=config.data.data_dir)
+    image_shape = train_ds.info.image_shape
+    if config.model.likelihood == "bernoulli" and (train_ds.images.min() < 0 or train_ds.images.max() > 1):
+        raise ConfigError("model.likelihood='bernoulli' needs pixel values in [0, 1]")
+    train_images = prepare(train_ds, config.data.binarize, train=True, seed=config.seed)
+    test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
+
+    model = build_model(config.model, image_shape)
+    objective = build_objective(config.objective)
+    schedule = learning_rate_schedule(config.optim, tc.steps)
+    optimizer = make_optimizer(config.optim, tc.steps)
+    state = create_train_state(model, optimizer, image_shape, config.seed)
+
+    os.makedirs(out_dir, exist_ok=True)
+    checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), keep=tc.keep_checkpoints)
+    metrics_path = os.path.join(out_dir, "metrics.jsonl")
+    elapsed_before = 0.0
+    if resume and checkpointer.latest_step() is not None:
+        state, record = checkpointer.restore(state)
+        elapsed_before = float(record.get("elapsed", 0.0))
+        _truncate_metrics(metrics_path, int(state.step))
+    elif resume:
+        _truncate_metrics(metrics_path, 0)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        f.write(config.to_json())
+
+    batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
+                      dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary)
+    train_step = make_train_step(model, objective, optimizer, schedule)
+    eval_step = make_eval_step(model, objective)
+    eval_rng = jax.random.PRNGKey(EVAL_SEED)
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - t_start
+
+    def log(record: dict) -> None:
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def run_eval(step: int) -> dict:
+        m = evaluate(eval_step, state.params, eval_batches(test_images, test_ds.labels, tc.eval_batch_size), eval_rng)
+        log({"step": step, "split": "test", **m, "elapsed": elapsed()})
+        return m
+
+    start = int(state.step)
+    pending: list[dict] = []
+    train_time, compile_time, timed_steps = 0.0, 0.0, 0
+    test_metrics: dict = {}
+    bar = tqdm(total=tc.steps, initial=start, unit="step", disable=not tc.progress, dynamic_ncols=True)
+    seg_start, seg_steps = time.perf_counter(), 0
+    for step in range(start, tc.steps):
+        state, metrics = train_step(state, batcher.batch(step))
+        pending.append(metrics)
+        done = step + 1
+        if step == start:
+            jax.block_until_ready(metrics)
+            compile_time = time.perf_counter() - seg_start
+            seg_start, seg_steps = time.perf_counter(), 0
+        else:
+            seg_steps += 1
+        bar.update(1)
+        is_eval = done % tc.eval_every == 0 or done == tc.steps
+        if done % tc.log_every == 0 or is_eval:
+            means = _to_float(jax.tree_util.tree_map(lambda *v: jnp.mean(jnp.stack(v)), *pending))
+            pending.clear()
+            now = time.perf_counter()
+            train_time += now - seg_start
+            timed_steps += seg_steps
+            log({"step": done, "split": "train", **means, "elapsed": elapsed()})
+            rate = timed_steps / train_time if train_time > 0 else float("nan")
+            bar.set_postfix(loss=f"{means['loss']:.2f}", steps_per_s=f"{rate:.0f}", refresh=False)
+            if is_eval:
+                test_metrics = run_eval(done)
+                bar.set_postfix(loss=f"{means['loss']:.2f}", test_elbo=f"{test_metrics['elbo']:.2f}",
+                                steps_per_s=f"{rate:.0f}", refresh=False)
+                checkpointer.save(done, state, {"elapsed": elapsed(), "config": config.to_dict()},
+                                  metrics={"loss": test_metrics["loss"]})
+            seg_start, seg_steps = time.perf_counter(), 0
+    bar.close()
+    if not test_metrics:  # nothing left to train (resumed a finished run): evaluate the restored state
+        test_metrics = run_eval(int(state.step))
+    best_step = checkpointer.best_step()
+    checkpointer.close()
+
+    figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples)
+    summary = {
+        "name": config.name,
+        "dataset": config.data.name,
+        "steps": int(state.step),
+        "test": test_metrics,
+        "test_elbo": test_metrics["elbo"],
+        "test_recon": test_metrics["recon"],
+        "test_kl": test_metrics["kl"],
+        "test_bits_per_dim": test_metrics["bits_per_dim"],
+        "wall_time_s": elapsed(),
+        "train_steps_per_s": timed_steps / train_time if train_time > 0 else None,
+        "compile_time_s": compile_time,
+        "num_params": count_params(state.params),
+        "best_step": best_step,
+        "devices": [str(d) for d in jax.devices()],
+        "figures": {k: os.path.relpath(v, out_dir) for k, v in figures.items()},
+    }
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary

@@ -1,0 +1,121 @@
+"""Train state, optimizer, and the jitted train and evaluation steps.
+
+State is explicit: `TrainState` holds params, optimizer state, step and RNG key, and the train
+step is a pure function `(state, batch) -> (state, metrics)` compiled once with `jax.jit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from vae.config import OptimConfig
+
+
+@struct.dataclass
+class TrainState:
+    """step: int32 []; params: the model's 'params' collection; opt_state: optax state;
+    rng: uint32 [2] base key (step keys are fold_in(rng, step), so no key is carried between
+    steps); extra: objective-owned state (e.g. a second network's params), {} for the ELBO."""
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+    extra: Any
+
+
+def learning_rate_schedule(config: OptimConfig, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 over `warmup_steps`, then constant or cosine decay to
+    `learning_rate * end_learning_rate_factor` at `total_steps`."""
+    lr, warmup = config.learning_rate, config.warmup_steps
+    if config.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1),
+                                                  end_value=lr * config.end_learning_rate_factor)
+    if warmup:
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
+    return optax.constant_schedule(lr)
+
+
+def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    """The optax optimizer a config describes (with optional global-norm clipping first)."""
+    schedule = learning_rate_schedule(config, total_steps)
+    if config.optimizer == "adamw":
+        opt = optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay)
+    else:
+        opt = optax.adam(schedule, b1=config.b1, b2=config.b2)
+    if config.clip_norm is not None:
+        opt = optax.chain(optax.clip_by_global_norm(config.clip_norm), opt)
+    return opt
+
+
+def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation,
+                       image_shape: tuple[int, int, int], seed: int, extra: Any = None) -> TrainState:
+    """Initialises params from `seed` with a dummy batch of shape [1, *image_shape]."""
+    root = jax.random.PRNGKey(seed)
+    init_key, sample_key, run_key = jax.random.split(root, 3)
+    dummy = jnp.zeros((1, *image_shape), jnp.float32)
+    params = model.init({"params": init_key, "sample": sample_key}, dummy)["params"]
+    return TrainState(step=jnp.asarray(0, jnp.int32), params=params, opt_state=optimizer.init(params),
+                      rng=run_key, extra={} if extra is None else extra)
+
+
+def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+                    schedule: optax.Schedule | None = None) -> Callable:
+    """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
+
+    metrics: batch means of the objective's metrics, plus grad_norm (and lr given a schedule).
+    """
+
+    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        rng = jax.random.fold_in(state.rng, state.step)
+
+        def loss_fn(params):
+            return objective(model, params, batch, rng, state.step)
+
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {k: jnp.mean(v) for k, v in metrics.items()}
+        metrics["grad_norm"] = optax.global_norm(grads)
+        if schedule is not None:
+            metrics["lr"] = schedule(state.step)
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return jax.jit(train_step, donate_argnums=0)
+
+
+def make_eval_step(model: nn.Module, objective: Callable) -> Callable:
+    """The jitted `(params, batch, rng) -> sums`: masked sums over the batch of each metric
+    (batch['mask'] is 1 for real rows, 0 for padding), plus 'count'."""
+
+    def eval_step(params, batch: dict, rng: jax.Array) -> dict:
+        _, metrics = objective(model, params, batch, rng, jnp.asarray(0, jnp.int32))
+        mask = batch["mask"]
+        count = jnp.sum(mask)
+        sums = {k: (jnp.sum(v * mask) if jnp.ndim(v) == 1 else v * count) for k, v in metrics.items()}
+        sums["count"] = count
+        return sums
+
+    return jax.jit(eval_step)
+
+
+def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], rng: jax.Array) -> dict[str, float]:
+    """Means over a whole split of every metric, as Python floats (one sample of z per image)."""
+    totals: dict[str, Any] = {}
+    for i, batch in enumerate(batches):
+        sums = eval_step(params, batch, jax.random.fold_in(rng, i))
+        totals = sums if not totals else jax.tree_util.tree_map(jnp.add, totals, sums)
+    totals = jax.device_get(totals)
+    count = float(totals.pop("count"))
+    return {k: float(np.asarray(v) / count) for k, v in totals.items()}
+
+
+def count_params(params: Any) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
