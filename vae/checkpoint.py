@@ -52,13 +52,14 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
 
-    def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict]:
+    def restore(self, template: Any = None, step: int | None = None) -> tuple[Any, dict]:
         """Returns (state, record) at `step` (default: latest). `template` gives the pytree
-        structure, shapes and dtypes (e.g. a freshly initialised state)."""
+        structure, shapes and dtypes (e.g. a freshly initialised state); without it the state
+        comes back as nested dicts of arrays, as stored."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+        abstract = None if template is None else jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()))
         return restored["state"], dict(restored["record"] or {})

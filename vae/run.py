@@ -111,7 +111,9 @@ def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str
     """Writes figures/reconstructions.png (8 test images over their reconstructions, twice)
     and figures/samples.png (`num_samples` prior samples); returns their paths."""
     fig_dir = os.path.join(out_dir, "figures")
-    x = jnp.asarray(test_images[:16])
+    # evenly spaced over the split, so sorted splits still show every class
+    idx = np.linspace(0, test_images.shape[0] - 1, 16).astype(int)
+    x = jnp.asarray(test_images[idx])
     recon = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.reconstruct))(params, x)
     pairs = np.concatenate([np.asarray(x[:8]), np.asarray(recon[:8]), np.asarray(x[8:16]), np.asarray(recon[8:16])])
     paths = {"reconstructions": save_figure(
