@@ -126,7 +126,11 @@ class OptimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Loop settings. Steps count optimizer updates; evaluation and checkpoints happen every `eval_every`."""
+    """Loop settings. Steps count optimizer updates; evaluation and checkpoints happen every `eval_every`.
+
+    final_iwae_samples: k of the importance-weighted log p(x) estimate on the test split at the
+    end of the run (0 skips it; `vae.evaluate` gives final numbers with larger k).
+    """
 
     steps: int = 3000
     batch_size: int = 128
@@ -135,11 +139,13 @@ class TrainConfig:
     log_every: int = 100
     keep_checkpoints: int = 2
     num_samples: int = 64
+    final_iwae_samples: int = 100
     progress: bool = True
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
             _check_positive(f"train.{key}", getattr(self, key))
+        _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)
 
 
 @dataclasses.dataclass(frozen=True)

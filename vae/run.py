@@ -27,6 +27,7 @@ from vae import data as vdata
 from vae.checkpoint import Checkpointer
 from vae.config import Config, ConfigError
 from vae.data.pipeline import Batcher, eval_batches, prepare
+from vae.evaluate import encode_split, iwae_log_likelihood, latent_diagnostics
 from vae.models import VAE, build_model
 from vae.objectives import build_objective
 from vae.plots import image_grid, save_figure
@@ -128,8 +129,13 @@ def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str
     return paths
 
 
-def train(config: Config, out_dir: str | None = None, *, resume: bool = False, overwrite: bool = False) -> dict:
-    """Runs (or resumes) training as `config` says and returns the summary written to summary.json."""
+def train(config: Config, out_dir: str | None = None, *, resume: bool = False, overwrite: bool = False,
+          model: VAE | None = None) -> dict:
+    """Runs (or resumes) training as `config` says and returns the summary written to summary.json.
+
+    model: a VAE of your own (e.g. with custom encoder/decoder modules) instead of the one
+    `config.model` describes; its params must fit the dataset's image shape.
+    """
     t_start = time.perf_counter()
     out_dir = out_dir or default_out_dir(config)
     config = _prepare_out_dir(out_dir, config, resume, overwrite)
@@ -143,7 +149,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     train_images = prepare(train_ds, config.data.binarize, train=True, seed=config.seed)
     test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
 
-    model = build_model(config.model, image_shape)
+    model = model if model is not None else build_model(config.model, image_shape)
     objective = build_objective(config.objective)
     schedule = learning_rate_schedule(config.optim, tc.steps)
     optimizer = make_optimizer(config.optim, tc.steps)
@@ -220,6 +226,12 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     best_step = checkpointer.best_step()
     checkpointer.close()
 
+    final = {}
+    if tc.final_iwae_samples:
+        final["iwae"] = iwae_log_likelihood(model, state.params, test_images, tc.final_iwae_samples,
+                                            chunk_size=min(tc.final_iwae_samples, 100), seed=EVAL_SEED)
+    means, log_vars = encode_split(model, state.params, test_images)
+    final["latent"] = latent_diagnostics(means, log_vars)
     figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples)
     summary = {
         "name": config.name,
@@ -230,6 +242,9 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         "test_recon": test_metrics["recon"],
         "test_kl": test_metrics["kl"],
         "test_bits_per_dim": test_metrics["bits_per_dim"],
+        "test_iwae": final.get("iwae"),
+        "active_units": final["latent"]["active_units"],
+        "latent": final["latent"],
         "wall_time_s": elapsed(),
         "train_steps_per_s": timed_steps / train_time if train_time > 0 else None,
         "compile_time_s": compile_time,
