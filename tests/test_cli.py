@@ -87,6 +87,7 @@ def test_resume_refuses_a_different_model(tmp_path, capsys):
     (["--set", "model.latent_dim=-1"], "model.latent_dim=-1"),
     (["--set", "train.stepz=3"], "unknown config key 'train.stepz'"),
     (["--set", "data.name=mnistt", "--set", "data.data_dir=/tmp/vae-test-no-data"], "mnist5k"),
+    (["--set", "data.test_split=validation"], "data.test_split='validation' is not allowed"),
 ])
 def test_bad_input_fails_fast_with_a_clear_message(tmp_path, capsys, args, message):
     t0 = time.monotonic()

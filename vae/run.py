@@ -93,6 +93,16 @@ def _changed_keys(a: Config, b: Config, ignore: tuple[str, ...]) -> list[str]:
     return changed
 
 
+def _load_split(config: Config, key: str):
+    split = getattr(config.data, key)
+    try:
+        return vdata.load(config.data.name, split, data_dir=config.data.data_dir)
+    except vdata.DatasetUnavailableError:
+        raise
+    except ValueError as err:  # a split the dataset does not have
+        raise ConfigError(f"data.{key}={split!r} is not allowed: {err}") from None
+
+
 def _truncate_metrics(path: str, last_step: int) -> None:
     """Drops log lines written after the checkpoint we resume from, so the log has no duplicates."""
     if not os.path.exists(path):
@@ -141,8 +151,8 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     config = _prepare_out_dir(out_dir, config, resume, overwrite)
     tc = config.train
 
-    train_ds = vdata.load(config.data.name, config.data.train_split, data_dir=config.data.data_dir)
-    test_ds = vdata.load(config.data.name, config.data.test_split, data_dir=config.data.data_dir)
+    train_ds = _load_split(config, "train_split")
+    test_ds = _load_split(config, "test_split")
     image_shape = train_ds.info.image_shape
     if config.model.likelihood == "bernoulli" and (train_ds.images.min() < 0 or train_ds.images.max() > 1):
         raise ConfigError("model.likelihood='bernoulli' needs pixel values in [0, 1]")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import re
 
-from vae.data.base import Dataset, DatasetInfo, DatasetUnavailableError
+from vae.data.base import OFFLINE_DATASETS, Dataset, DatasetInfo, DatasetUnavailableError
 from vae.data.mnist5k import load_mnist5k
-
-OFFLINE_DATASETS = ("mnist5k", "sprites")
 
 _SLICE = re.compile(r"^(?P<split>\w+)(\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
 

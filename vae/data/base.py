@@ -7,6 +7,10 @@ import dataclasses
 import numpy as np
 
 
+# Datasets that load with no network and nothing prepared (see `vae.data.load`).
+OFFLINE_DATASETS = ("mnist5k", "sprites")
+
+
 class DatasetUnavailableError(RuntimeError):
     """A dataset cannot be loaded here (unknown name, not prepared, or no network)."""
 
