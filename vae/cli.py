@@ -1,9 +1,10 @@
-"""The `vae` command line: `vae train`, `vae presets`."""
+"""The `vae` command line: `vae train`, `vae evaluate`, `vae presets`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from vae.config import ConfigError, apply_overrides
@@ -24,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("presets", help="list the presets, one line each")
+
+    e = sub.add_parser("evaluate", help="evaluate a trained run and write RUN_DIR/eval.json")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--iwae-samples", type=int, default=5000, metavar="K",
+                   help="importance samples for log p(x) (default 5000; 0 skips it)")
+    e.add_argument("--metrics", default="", help="comma-separated disentanglement metrics: "
+                   "beta_vae,factor_vae,mig,dci,sap,modularity, or 'all' (datasets with ground-truth factors)")
+    e.add_argument("--split", default=None, help="the split to evaluate (default: the run's test split)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+    e.add_argument("--points", type=int, default=None,
+                   help="points for the disentanglement metrics (default: disentanglement_lib's 10,000)")
     return parser
 
 
@@ -59,6 +72,22 @@ def _presets(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
+
+    metrics = DISENTANGLEMENT_METRICS if args.metrics == "all" else tuple(m for m in args.metrics.split(",") if m)
+    result = evaluate_run(args.run_dir, iwae_samples=args.iwae_samples, metrics=metrics, split=args.split,
+                          seed=args.seed, step=args.step, num_points=args.points)
+    print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
+    brief = {"elbo": result["elbo"]["elbo"], "active_units": result["latent"]["active_units"]}
+    if "iwae" in result:
+        brief.update(iwae_log_px=result["iwae"]["log_px"], iwae_k=result["iwae"]["k"])
+    for name, values in result.get("disentanglement", {}).items():
+        brief[name] = {k: v for k, v in values.items() if isinstance(v, float)}
+    print(json.dumps(brief, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from vae.data.base import DatasetUnavailableError
@@ -67,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         return _presets(args)
-    except (ConfigError, RunDirError, DatasetUnavailableError) as err:
+    except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:
+        print(f"vae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        if args.command != "evaluate":  # in training a ValueError past config validation is a bug: show it
+            raise
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2
 

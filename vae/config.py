@@ -52,13 +52,28 @@ class DataConfig:
             raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
 
 
+MODEL_NAMES = ("vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "iwae",
+               "cvae", "vqvae", "hvae")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Encoder/decoder family, latent size and likelihood.
+    """The model variant, its networks, latent, prior and likelihood.
 
-    architecture: `mlp` (dense layers of `hidden` units) or `conv` (strided convolutions with
-      `channels` filters, mirrored transposed convolutions in the decoder).
-    likelihood: `bernoulli` (pixels in [0, 1] as probabilities) or `gaussian` with fixed `sigma`.
+    name: the variant (and so the objective): vae, beta_vae, annealed_vae, beta_tcvae,
+      factor_vae, dip_vae_i, dip_vae_ii, iwae, cvae (conditional on labels), vqvae, hvae
+      (two-level ladder VAE; latent_dim is the top level, bottom_latent_dim the lower one).
+    architecture: `mlp` (dense layers of `hidden` units), `conv` (stride-2 convolutions with
+      `channels` filters and mirrored transposed convolutions), `burgess` (the 64x64 conv net
+      of Burgess et al. 2018 as in disentanglement_lib; ignores hidden/channels/kernel_size),
+      `resnet` (a small residual conv net; `channels` are its stage widths, `hidden` its dense layers).
+    prior: `normal` (standard normal), `mog` (mixture of `prior_components` Gaussians) or
+      `vamp` (VampPrior with `prior_components` pseudo-inputs).
+    activation: the hidden-layer nonlinearity of the networks.
+    likelihood: `bernoulli`, `gaussian` (fixed `sigma`, or learned: learn_sigma global|pixel),
+      `logistic_mixture` (discretized, `num_mixtures` components; 8-bit data), `categorical`
+      (256-way per sub-pixel; 8-bit data).
+    num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
     """
 
     name: str = "vae"
@@ -67,40 +82,98 @@ class ModelConfig:
     hidden: tuple[int, ...] = (512, 256)
     channels: tuple[int, ...] = (32, 64)
     kernel_size: int = 4
+    activation: str = "relu"
     likelihood: str = "bernoulli"
     sigma: float = 1.0
+    learn_sigma: str = "none"
+    num_mixtures: int = 10
+    prior: str = "normal"
+    prior_components: int = 10
+    bottom_latent_dim: int = 32
+    num_codes: int = 512
+    code_dim: int = 8
 
     def __post_init__(self):
-        _check_choice("model.name", self.name, ("vae",))
-        _check_choice("model.architecture", self.architecture, ("mlp", "conv"))
-        _check_choice("model.likelihood", self.likelihood, ("bernoulli", "gaussian"))
-        _check_positive("model.latent_dim", self.latent_dim)
-        _check_positive("model.kernel_size", self.kernel_size)
-        _check_positive("model.sigma", self.sigma)
+        _check_choice("model.name", self.name, MODEL_NAMES)
+        _check_choice("model.architecture", self.architecture, ("mlp", "conv", "burgess", "resnet"))
+        _check_choice("model.likelihood", self.likelihood, ("bernoulli", "gaussian", "logistic_mixture", "categorical"))
+        _check_choice("model.activation", self.activation, ("relu", "tanh", "elu", "leaky_relu", "silu"))
+        _check_choice("model.learn_sigma", self.learn_sigma, ("none", "global", "pixel"))
+        _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
+        for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
+                    "num_codes", "code_dim"):
+            _check_positive(f"model.{key}", getattr(self, key))
         for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
             if not sizes or any(s <= 0 for s in sizes):
                 raise ConfigError(f"{key}={sizes!r} is not allowed; it must be a non-empty list of positive ints")
+        if self.name == "vqvae" and self.latent_dim % self.code_dim:
+            raise ConfigError(f"model.latent_dim={self.latent_dim} must be a multiple of model.code_dim={self.code_dim} "
+                              f"for vqvae")
 
 
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
-    """The training objective. `elbo` with weight `beta` on the KL term (beta=1: the ELBO)."""
+    """Hyperparameters of the objectives; each model variant reads the ones it needs.
 
-    name: str = "elbo"
-    beta: float = 1.0
+    beta: KL weight (None: the variant's paper default: 1 for vae, 4 for beta_vae (Higgins 2017),
+      6 for beta_tcvae (Chen 2018)). kl_schedule: constant | linear (warm-up over
+      kl_warmup_steps) | cyclical (kl_cycles cycles, rising for kl_cycle_ratio of each; Fu 2019).
+    free_bits: nats per group of free_bits_group latent dims (Kingma 2016); 0 disables.
+    gamma: AnnealedVAE (1000) / FactorVAE (35) weight (None: the variant's default);
+      capacity_max / capacity_steps: AnnealedVAE's C(t) (25 nats over 100,000 steps).
+    tc_estimator: beta_tcvae's mws | mss. dip_lambda_od / dip_lambda_d: DIP-VAE weights (None:
+      10 / 100 for DIP-VAE-I, 10 / 10 for DIP-VAE-II). iwae_samples / dreg: IWAE's k and the DReG
+      gradient. disc_learning_rate: FactorVAE discriminator. vq_commitment / vq_decay: VQ-VAE
+      commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
+    """
+
+    beta: float | None = None
+    kl_schedule: str = "constant"
+    kl_warmup_steps: int = 0
+    kl_cycles: int = 4
+    kl_cycle_ratio: float = 0.5
+    free_bits: float = 0.0
+    free_bits_group: int = 1
+    gamma: float | None = None
+    capacity_max: float = 25.0
+    capacity_steps: int = 100_000
+    tc_estimator: str = "mws"
+    dip_lambda_od: float | None = None
+    dip_lambda_d: float | None = None
+    iwae_samples: int = 5
+    dreg: bool = False
+    disc_learning_rate: float = 1e-4
+    vq_commitment: float = 0.25
+    vq_decay: float = 0.99
 
     def __post_init__(self):
-        _check_choice("objective.name", self.name, ("elbo",))
-        _check_positive("objective.beta", self.beta, allow_zero=True)
+        _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
+        _check_choice("objective.tc_estimator", self.tc_estimator, ("mws", "mss"))
+        for key in ("beta", "gamma", "dip_lambda_od", "dip_lambda_d"):
+            if getattr(self, key) is not None:
+                _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
+        for key in ("kl_warmup_steps", "free_bits", "capacity_max", "vq_commitment"):
+            _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
+        for key in ("kl_cycles", "free_bits_group", "capacity_steps", "iwae_samples", "disc_learning_rate"):
+            _check_positive(f"objective.{key}", getattr(self, key))
+        if not 0 < self.kl_cycle_ratio <= 1:
+            raise ConfigError(f"objective.kl_cycle_ratio={self.kl_cycle_ratio!r} must be in (0, 1]")
+        if not 0 <= self.vq_decay < 1:
+            raise ConfigError(f"objective.vq_decay={self.vq_decay!r} must be in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    """Optimizer (optax): adam or adamw, with linear warm-up into a constant or cosine schedule."""
+    """Optimizer (optax): adam or adamw, with linear warm-up into a constant, cosine or
+    piecewise-constant schedule (`piecewise`: the rate is multiplied by scales[i] at step
+    boundaries[i], e.g. the stepwise decay of Burda et al. 2016)."""
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"
+    boundaries: tuple[int, ...] = ()
+    scales: tuple[float, ...] = ()
+    eps: float = 1e-8
     warmup_steps: int = 0
     end_learning_rate_factor: float = 0.0
     weight_decay: float = 1e-4
@@ -110,7 +183,11 @@ class OptimConfig:
 
     def __post_init__(self):
         _check_choice("optim.optimizer", self.optimizer, ("adam", "adamw"))
-        _check_choice("optim.schedule", self.schedule, ("constant", "cosine"))
+        _check_choice("optim.schedule", self.schedule, ("constant", "cosine", "piecewise"))
+        _check_positive("optim.eps", self.eps)
+        if len(self.boundaries) != len(self.scales):
+            raise ConfigError(f"optim.boundaries ({len(self.boundaries)} values) and optim.scales "
+                              f"({len(self.scales)} values) must have the same length")
         _check_positive("optim.learning_rate", self.learning_rate)
         _check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
         _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)

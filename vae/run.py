@@ -118,21 +118,27 @@ def _to_float(tree: dict) -> dict[str, float]:
 
 
 def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str, seed: int,
-                  num_samples: int = 64) -> dict[str, str]:
+                  num_samples: int = 64, labels: np.ndarray | None = None) -> dict[str, str]:
     """Writes figures/reconstructions.png (8 test images over their reconstructions, twice)
-    and figures/samples.png (`num_samples` prior samples); returns their paths."""
+    and figures/samples.png (`num_samples` prior samples; for a conditional model, classes
+    in turn); returns their paths."""
     fig_dir = os.path.join(out_dir, "figures")
+    cls = type(model)
+    n_cls = getattr(model, "num_classes", 0)
     # evenly spaced over the split, so sorted splits still show every class
     idx = np.linspace(0, test_images.shape[0] - 1, 16).astype(int)
     x = jnp.asarray(test_images[idx])
-    recon = jax.jit(lambda p, x: model.apply({"params": p}, x, method=VAE.reconstruct))(params, x)
+    y = jnp.asarray(labels[idx]) if n_cls and labels is not None else None
+    recon = jax.jit(lambda p, x, y: model.apply({"params": p}, x, y, method=cls.reconstruct))(params, x, y)
     pairs = np.concatenate([np.asarray(x[:8]), np.asarray(recon[:8]), np.asarray(x[8:16]), np.asarray(recon[8:16])])
     paths = {"reconstructions": save_figure(
         image_grid(pairs, ncols=8, title="Test images and reconstructions",
                    row_labels=["data", "recon", "data", "recon"]),
         os.path.join(fig_dir, "reconstructions.png"))}
-    generate = jax.jit(lambda p, key: model.apply({"params": p}, num_samples, rngs={"sample": key}, method=VAE.generate))
-    samples = np.asarray(generate(params, jax.random.PRNGKey(seed)))
+    y_gen = jnp.arange(num_samples) % n_cls if n_cls else None
+    generate = jax.jit(lambda p, key, y: model.apply({"params": p}, num_samples, 1.0, y, rngs={"sample": key},
+                                                     method=cls.generate))
+    samples = np.asarray(generate(params, jax.random.PRNGKey(seed), y_gen))
     paths["samples"] = save_figure(image_grid(samples, ncols=int(math.ceil(math.sqrt(num_samples))),
                                               title="Samples from the prior (decoder means)"),
                                    os.path.join(fig_dir, "samples.png"))
@@ -159,11 +165,11 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     train_images = prepare(train_ds, config.data.binarize, train=True, seed=config.seed)
     test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
 
-    model = model if model is not None else build_model(config.model, image_shape)
-    objective = build_objective(config.objective)
+    model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
+    objective = build_objective(config.model, config.objective, dataset_size=len(train_ds), total_steps=tc.steps)
     schedule = learning_rate_schedule(config.optim, tc.steps)
     optimizer = make_optimizer(config.optim, tc.steps)
-    state = create_train_state(model, optimizer, image_shape, config.seed)
+    state = create_train_state(model, optimizer, image_shape, config.seed, objective)
 
     os.makedirs(out_dir, exist_ok=True)
     checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), keep=tc.keep_checkpoints)
@@ -192,7 +198,8 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
             f.write(json.dumps(record) + "\n")
 
     def run_eval(step: int) -> dict:
-        m = evaluate(eval_step, state.params, eval_batches(test_images, test_ds.labels, tc.eval_batch_size), eval_rng)
+        m = evaluate(eval_step, state.params, eval_batches(test_images, test_ds.labels, tc.eval_batch_size), eval_rng,
+                     state.extra, int(state.step))
         log({"step": step, "split": "test", **m, "elapsed": elapsed()})
         return m
 
@@ -239,10 +246,12 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     final = {}
     if tc.final_iwae_samples:
         final["iwae"] = iwae_log_likelihood(model, state.params, test_images, tc.final_iwae_samples,
-                                            chunk_size=min(tc.final_iwae_samples, 100), seed=EVAL_SEED)
-    means, log_vars = encode_split(model, state.params, test_images)
+                                            labels=test_ds.labels, chunk_size=min(tc.final_iwae_samples, 100),
+                                            seed=EVAL_SEED)
+    means, log_vars = encode_split(model, state.params, test_images, labels=test_ds.labels)
     final["latent"] = latent_diagnostics(means, log_vars)
-    figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples)
+    figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples,
+                            labels=test_ds.labels)
     summary = {
         "name": config.name,
         "dataset": config.data.name,
@@ -266,3 +275,47 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run, rebuilt from its directory: config, model, params (and the objective's
+    extra state), the checkpoint step, and the test split prepared as evaluation saw it."""
+
+    run_dir: str
+    config: Config
+    model: Any
+    params: Any
+    extra: Any
+    step: int
+    test: Any
+    test_images: np.ndarray
+
+
+def load_run(run_dir: str, step: int | None = None, split: str | None = None) -> LoadedRun:
+    """Loads RUN_DIR's config and a checkpoint (default: the best one, else the latest).
+
+    Raises FileNotFoundError naming the path when the directory, its config.json or its
+    checkpoints are missing.
+    """
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{run_dir} holds no run: {config_path} is missing")
+    with open(config_path) as f:
+        config = Config.from_dict(json.load(f))
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    if not os.path.isdir(ckpt_dir) or not any(name.isdigit() for name in os.listdir(ckpt_dir)):
+        raise FileNotFoundError(f"{run_dir} holds no checkpoint (nothing in {ckpt_dir})")
+    split = split or config.data.test_split
+    test_ds = vdata.load(config.data.name, split, data_dir=config.data.data_dir)
+    model = build_model(config.model, test_ds.info.image_shape, test_ds.info.num_classes)
+    checkpointer = Checkpointer(ckpt_dir, keep=config.train.keep_checkpoints)
+    try:
+        step = step if step is not None else (checkpointer.best_step() or checkpointer.latest_step())
+        state, _ = checkpointer.restore(step=step)
+    finally:
+        checkpointer.close()
+    test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
+    return LoadedRun(run_dir, config, model, state["params"], state.get("extra", {}), int(step), test_ds, test_images)

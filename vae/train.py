@@ -38,32 +38,44 @@ def learning_rate_schedule(config: OptimConfig, total_steps: int) -> optax.Sched
     if config.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1),
                                                   end_value=lr * config.end_learning_rate_factor)
+    if config.schedule == "piecewise":
+        main = optax.piecewise_constant_schedule(lr, {int(b): float(s) for b, s in zip(config.boundaries, config.scales)})
+    else:
+        main = optax.constant_schedule(lr)
     if warmup:
-        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup])
-    return optax.constant_schedule(lr)
+        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+    return main
 
 
 def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
     """The optax optimizer a config describes (with optional global-norm clipping first)."""
     schedule = learning_rate_schedule(config, total_steps)
     if config.optimizer == "adamw":
-        opt = optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay)
+        opt = optax.adamw(schedule, b1=config.b1, b2=config.b2, eps=config.eps, weight_decay=config.weight_decay)
     else:
-        opt = optax.adam(schedule, b1=config.b1, b2=config.b2)
+        opt = optax.adam(schedule, b1=config.b1, b2=config.b2, eps=config.eps)
     if config.clip_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.clip_norm), opt)
     return opt
 
 
-def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation,
-                       image_shape: tuple[int, int, int], seed: int, extra: Any = None) -> TrainState:
-    """Initialises params from `seed` with a dummy batch of shape [1, *image_shape]."""
-    root = jax.random.PRNGKey(seed)
-    init_key, sample_key, run_key = jax.random.split(root, 3)
+def init_params(model: nn.Module, image_shape: tuple[int, int, int], key: jax.Array) -> Any:
+    """The model's 'params' for images of `image_shape`, from a dummy batch of shape [1, *image_shape]."""
+    init_key, sample_key = jax.random.split(key)
     dummy = jnp.zeros((1, *image_shape), jnp.float32)
-    params = model.init({"params": init_key, "sample": sample_key}, dummy)["params"]
+    y = jnp.zeros((1,), jnp.int32) if getattr(model, "num_classes", 0) else None
+    return model.init({"params": init_key, "sample": sample_key}, dummy, y)["params"]
+
+
+def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation,
+                       image_shape: tuple[int, int, int], seed: int, objective: Any = None) -> TrainState:
+    """Initialises params (and the objective's extra state, if it has one) from `seed`."""
+    root = jax.random.PRNGKey(seed)
+    init_key, extra_key, run_key = jax.random.split(root, 3)
+    params = init_params(model, image_shape, init_key)
+    extra = objective.init_extra(model, params, extra_key, image_shape) if hasattr(objective, "init_extra") else {}
     return TrainState(step=jnp.asarray(0, jnp.int32), params=params, opt_state=optimizer.init(params),
-                      rng=run_key, extra={} if extra is None else extra)
+                      rng=run_key, extra=extra)
 
 
 def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
@@ -75,18 +87,28 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng = jax.random.fold_in(state.rng, state.step)
+        loss_rng, extra_rng = jax.random.split(rng)
+        compute = getattr(objective, "compute", None)
 
         def loss_fn(params):
-            return objective(model, params, batch, rng, state.step)
+            if compute is None:  # a plain function objective(model, params, batch, rng, step)
+                loss, metrics = objective(model, params, batch, loss_rng, state.step)
+                return loss, (metrics, None)
+            loss, metrics, aux = compute(model, params, batch, loss_rng, state.step, state.extra)
+            return loss, (metrics, aux)
 
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (metrics, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        extra = state.extra
         metrics = {k: jnp.mean(v) for k, v in metrics.items()}
+        if compute is not None:
+            params, extra, extra_metrics = objective.update_extra(model, params, extra, aux, batch, extra_rng, state.step)
+            metrics.update({k: jnp.mean(v) for k, v in extra_metrics.items()})
         metrics["grad_norm"] = optax.tree.norm(grads)
         if schedule is not None:
             metrics["lr"] = schedule(state.step)
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state, extra=extra), metrics
 
     return jax.jit(train_step, donate_argnums=0)
 
@@ -95,8 +117,8 @@ def make_eval_step(model: nn.Module, objective: Callable) -> Callable:
     """The jitted `(params, batch, rng) -> sums`: masked sums over the batch of each metric
     (batch['mask'] is 1 for real rows, 0 for padding), plus 'count'."""
 
-    def eval_step(params, batch: dict, rng: jax.Array) -> dict:
-        _, metrics = objective(model, params, batch, rng, jnp.asarray(0, jnp.int32))
+    def eval_step(params, batch: dict, rng: jax.Array, extra: Any = None, step: Any = 0) -> dict:
+        _, metrics = objective(model, params, batch, rng, jnp.asarray(step, jnp.int32), *([] if extra is None else [extra]))
         mask = batch["mask"]
         count = jnp.sum(mask)
         sums = {k: (jnp.sum(v * mask) if jnp.ndim(v) == 1 else v * count) for k, v in metrics.items()}
@@ -106,11 +128,12 @@ def make_eval_step(model: nn.Module, objective: Callable) -> Callable:
     return jax.jit(eval_step)
 
 
-def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], rng: jax.Array) -> dict[str, float]:
+def evaluate(eval_step: Callable, params: Any, batches: Iterable[dict], rng: jax.Array, extra: Any = None,
+             step: int = 0) -> dict[str, float]:
     """Means over a whole split of every metric, as Python floats (one sample of z per image)."""
     totals: dict[str, Any] = {}
     for i, batch in enumerate(batches):
-        sums = eval_step(params, batch, jax.random.fold_in(rng, i))
+        sums = eval_step(params, batch, jax.random.fold_in(rng, i), extra, step)
         totals = sums if not totals else jax.tree_util.tree_map(jnp.add, totals, sums)
     totals = jax.device_get(totals)
     count = float(totals.pop("count"))

@@ -83,9 +83,14 @@ class BernoulliLikelihood(nn.Module):
     """p(x | z) = prod Bernoulli(x; sigmoid(logits)); x in [0, 1] (binary, or intensities as
     the usual continuous relaxation). The decoder outputs logits [batch, H, W, C]."""
 
+    discrete = True
+
     @nn.compact
     def __call__(self, logits: jax.Array, x: jax.Array) -> jax.Array:
         return self.log_prob(logits, x)
+
+    def param_channels(self, channels: int) -> int:
+        return channels
 
     def log_prob(self, logits: jax.Array, x: jax.Array) -> jax.Array:
         """log p(x | z) in nats, summed over pixels: [batch] (logits broadcast over leading sample axes)."""
@@ -104,10 +109,15 @@ class GaussianLikelihood(nn.Module):
     """p(x | z) = N(x; mean, sigma^2 I) with a fixed sigma. The decoder outputs the mean."""
 
     sigma: float = 1.0
+    learn_sigma: str = "none"
+    discrete = False
 
     @nn.compact
     def __call__(self, mean: jax.Array, x: jax.Array) -> jax.Array:
         return self.log_prob(mean, x)
+
+    def param_channels(self, channels: int) -> int:
+        return channels
 
     def log_prob(self, mean: jax.Array, x: jax.Array) -> jax.Array:
         """log N(x; mean, sigma^2) in nats, summed over pixels: [batch]."""

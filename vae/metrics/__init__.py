@@ -1,0 +1,28 @@
+"""Metrics of trained representations.
+
+    vae.metrics.disentanglement   supervised disentanglement scores on data with ground-truth factors:
+                                  BetaVAE, FactorVAE, MIG, DCI, SAP, modularity/explicitness
+"""
+
+from vae.metrics.disentanglement import (
+    GroundTruth,
+    beta_vae_score,
+    compute_all,
+    dci,
+    dci_from_importance,
+    discrete_entropy,
+    discrete_mutual_info,
+    encoder_mean_fn,
+    factor_vae_score,
+    histogram_discretize,
+    mig,
+    modularity_explicitness,
+    modularity_from_mutual_info,
+    sap,
+)
+
+__all__ = [
+    "GroundTruth", "beta_vae_score", "compute_all", "dci", "dci_from_importance", "discrete_entropy",
+    "discrete_mutual_info", "encoder_mean_fn", "factor_vae_score", "histogram_discretize", "mig",
+    "modularity_explicitness", "modularity_from_mutual_info", "sap",
+]
