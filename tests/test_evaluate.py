@@ -95,3 +95,52 @@ def test_latent_diagnostics_known_values():
     assert 1.5 < out["mutual_information"] <= np.log(n)
     none = latent_diagnostics(np.zeros((n, 2)), np.zeros((n, 2)))
     assert none["mutual_information"] == pytest.approx(0.0, abs=1e-9) and none["active_units"] == 0
+
+
+def _tiny_run(tmp_path, dataset="mnist5k"):
+    import json
+
+    from vae.config import Config
+    from vae.run import train
+
+    cfg = Config().replace(**{"data.name": dataset, "train.steps": 10, "train.eval_every": 10, "model.hidden": (32,),
+                              "model.latent_dim": 4, "train.batch_size": 32, "train.progress": False,
+                              "train.final_iwae_samples": 0, "train.num_samples": 4,
+                              "data.train_split": "train[:256]", "data.test_split": "test[:64]",
+                              "data.binarize": "none" if dataset == "sprites" else "dynamic"})
+    out = tmp_path / dataset
+    train(cfg, str(out))
+    return out
+
+
+def test_vae_evaluate_writes_eval_json(tmp_path, capsys):
+    import json
+
+    from vae.cli import main
+
+    run = _tiny_run(tmp_path)
+    assert main(["evaluate", str(run), "--iwae-samples", "20"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["iwae"]["k"] == 20 and result["num_examples"] == 64 and result["checkpoint_step"] == 10
+    # the IWAE bound is at least the ELBO (up to Monte-Carlo error)
+    assert result["iwae"]["log_px"] > result["elbo"]["elbo"] - 1.0
+    assert result["latent"]["latent_dim"] == 4 and "toolkit_version" in result
+    assert main(["evaluate", str(run), "--metrics", "mig"]) == 2
+    assert "ground-truth factors" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--metrics", "nope", "--iwae-samples", "0"]) == 2
+    assert "unknown metric 'nope'" in capsys.readouterr().err
+
+
+def test_vae_evaluate_disentanglement_on_sprites(tmp_path):
+    import json
+
+    from vae.cli import main
+
+    run = _tiny_run(tmp_path, "sprites")
+    assert main(["evaluate", str(run), "--iwae-samples", "0", "--metrics", "mig,sap", "--points", "300"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert set(result["disentanglement"]) == {"mig", "sap"}
+    assert 0.0 <= result["disentanglement"]["mig"]["mig"] <= 1.0
+    assert result["disentanglement"]["mig"]["settings"]["num_train"] == 300
