@@ -64,5 +64,9 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()))
         return restored["state"], dict(restored["record"] or {})
 
+    def reload(self) -> None:
+        """Re-reads the directory (after checkpoints were moved or removed by hand)."""
+        self._manager.reload()
+
     def close(self) -> None:
         self._manager.close()

@@ -90,8 +90,12 @@ def _evaluate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "train":
+        from vae.parallel import maybe_initialize_distributed
+
+        maybe_initialize_distributed()
     from vae.data.base import DatasetUnavailableError
-    from vae.run import RunDirError
+    from vae.run import NonFiniteError, RunDirError
 
     try:
         if args.command == "train":
@@ -102,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteError as err:
+        print(f"vae {args.command}: error: {err}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
     except ValueError as err:
         if args.command != "evaluate":  # in training a ValueError past config validation is a bug: show it
             raise

@@ -149,7 +149,9 @@ class ObjectiveConfig:
     def __post_init__(self):
         _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
         _check_choice("objective.tc_estimator", self.tc_estimator, ("mws", "mss"))
-        for key in ("beta", "gamma", "dip_lambda_od", "dip_lambda_d"):
+        if self.beta is not None:
+            _check_positive("objective.beta", self.beta)
+        for key in ("gamma", "dip_lambda_od", "dip_lambda_d"):
             if getattr(self, key) is not None:
                 _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
         for key in ("kl_warmup_steps", "free_bits", "capacity_max", "vq_commitment"):
@@ -207,6 +209,9 @@ class TrainConfig:
 
     final_iwae_samples: k of the importance-weighted log p(x) estimate on the test split at the
     end of the run (0 skips it; `vae.evaluate` gives final numbers with larger k).
+    devices: how many local devices train data-parallel (0: all); shard_params splits params and
+    optimizer state over them too. on_nonfinite: `stop` (default) ends the run at a NaN/Inf loss
+    or gradient, keeping the last good checkpoint; `skip` drops such updates and counts them.
     """
 
     steps: int = 3000
@@ -217,12 +222,17 @@ class TrainConfig:
     keep_checkpoints: int = 2
     num_samples: int = 64
     final_iwae_samples: int = 100
+    devices: int = 0
+    shard_params: bool = False
+    on_nonfinite: str = "stop"
     progress: bool = True
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
             _check_positive(f"train.{key}", getattr(self, key))
         _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)
+        _check_positive("train.devices", self.devices, allow_zero=True)
+        _check_choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,9 @@ import json
 import math
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from typing import Any
 
@@ -30,6 +33,7 @@ from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.evaluate import encode_split, iwae_log_likelihood, latent_diagnostics
 from vae.models import VAE, build_model
 from vae.objectives import build_objective
+from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
 from vae.plots import image_grid, save_figure
 from vae.train import (
     count_params,
@@ -145,12 +149,99 @@ def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str
     return paths
 
 
+class NonFiniteError(RuntimeError):
+    """Training met a NaN or Inf loss or gradient (with train.on_nonfinite='stop')."""
+
+
+def _validate_data(config: Config, model, train_images: np.ndarray, image_shape) -> None:
+    """Bad input is refused before any training work, with the value and what is allowed."""
+    if train_images.ndim != 4:
+        raise ConfigError(f"images must be [N, H, W, C]; data.name={config.data.name!r} gave shape "
+                          f"{train_images.shape}")
+    if not np.isfinite(train_images).all():
+        bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
+        raise ConfigError(f"data.name={config.data.name!r}: image {bad} of the training split has NaN or Inf pixels")
+    if config.model.likelihood == "bernoulli" and (train_images.min() < 0 or train_images.max() > 1):
+        raise ConfigError(f"model.likelihood='bernoulli' needs pixel values in [0, 1]; the training images span "
+                          f"[{train_images.min():.3g}, {train_images.max():.3g}]")
+    x = jnp.zeros((1, *image_shape))
+    y = jnp.zeros((1,), jnp.int32) if getattr(model, "num_classes", 0) else None
+    keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(0)}
+
+    def reconstruct_shape():
+        variables = model.init(keys, x, y)
+        return model.apply(variables, x, y, rngs=keys, method=type(model).reconstruct)
+
+    try:  # shapes only, nothing is computed: catches a (custom) model that does not fit these images
+        out = jax.eval_shape(reconstruct_shape)
+    except Exception as err:  # noqa: BLE001 - any failure here means the model and data do not fit
+        raise ConfigError(f"the model does not accept images of shape {tuple(image_shape)} from "
+                          f"data.name={config.data.name!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    if tuple(out.shape[1:]) != tuple(image_shape):
+        raise ConfigError(f"the model does not fit images of shape {tuple(image_shape)} from data.name="
+                          f"{config.data.name!r}: its reconstructions have shape {tuple(out.shape[1:])}")
+
+
+def _restore_latest_good(checkpointer: Checkpointer, template: Any, out_dir: str) -> tuple[Any, dict, int | None]:
+    """Restores the newest checkpoint that reads back whole. A damaged one is reported and moved
+    to RUN_DIR/damaged_checkpoints/<step> (kept for inspection, out of the way of new saves)."""
+    for step in sorted(checkpointer.all_steps(), reverse=True):
+        try:
+            state, record = checkpointer.restore(template, step=step)
+            return state, record, step
+        except Exception as err:  # noqa: BLE001 - any read failure means this checkpoint is unusable
+            target = os.path.join(out_dir, "damaged_checkpoints", str(step))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(os.path.join(checkpointer.directory, str(step)), target)
+            checkpointer.reload()
+            print(f"vae: checkpoint at step {step} is damaged ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                  f"moved it to {target}, trying an earlier one", file=sys.stderr)
+    return template, {}, None
+
+
+def _mean_metrics(pending: list[dict]) -> dict[str, float]:
+    """Means over the logged steps, leaving out steps whose update was skipped as non-finite."""
+    stacked = {k: np.asarray(jax.device_get(jnp.stack([m[k] for m in pending]))) for k in pending[0]}
+    ok = stacked["nonfinite"] == 0
+    out = {}
+    for k, v in stacked.items():
+        if k.startswith("nonfinite"):
+            continue
+        out[k] = float(v[ok].mean()) if ok.any() else None
+    out["skipped_steps"] = int((~ok).sum())
+    return out
+
+
+class _Interrupt:
+    """Turns SIGINT into a flag the loop checks between steps, so the state it saves is whole."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def train(config: Config, out_dir: str | None = None, *, resume: bool = False, overwrite: bool = False,
           model: VAE | None = None) -> dict:
     """Runs (or resumes) training as `config` says and returns the summary written to summary.json.
 
     model: a VAE of your own (e.g. with custom encoder/decoder modules) instead of the one
-    `config.model` describes; its params must fit the dataset's image shape.
+    `config.model` describes; it must accept the dataset's images.
+    Ctrl-C saves a checkpoint at the current step and raises KeyboardInterrupt; `resume=True`
+    continues from the newest readable checkpoint exactly where the data stream left off.
     """
     t_start = time.perf_counter()
     out_dir = out_dir or default_out_dir(config)
@@ -160,12 +251,16 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     train_ds = _load_split(config, "train_split")
     test_ds = _load_split(config, "test_split")
     image_shape = train_ds.info.image_shape
-    if config.model.likelihood == "bernoulli" and (train_ds.images.min() < 0 or train_ds.images.max() > 1):
-        raise ConfigError("model.likelihood='bernoulli' needs pixel values in [0, 1]")
+    model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
+    _validate_data(config, model, train_ds.images, image_shape)
+    mesh = make_mesh(tc.devices)
+    try:
+        check_batch_size(tc.batch_size, mesh)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     train_images = prepare(train_ds, config.data.binarize, train=True, seed=config.seed)
     test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
 
-    model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
     objective = build_objective(config.model, config.objective, dataset_size=len(train_ds), total_steps=tc.steps)
     schedule = learning_rate_schedule(config.optim, tc.steps)
     optimizer = make_optimizer(config.optim, tc.steps)
@@ -174,19 +269,27 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     os.makedirs(out_dir, exist_ok=True)
     checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), keep=tc.keep_checkpoints)
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
-    elapsed_before = 0.0
-    if resume and checkpointer.latest_step() is not None:
-        state, record = checkpointer.restore(state)
+    elapsed_before, carried = 0.0, []
+    if resume:
+        state, record, restored_step = _restore_latest_good(checkpointer, state, out_dir)
+        if restored_step is not None:
+            print(f"vae: resuming {out_dir} from step {restored_step}", file=sys.stderr)
         elapsed_before = float(record.get("elapsed", 0.0))
+        carried = list(record.get("pending", []))
         _truncate_metrics(metrics_path, int(state.step))
-    elif resume:
-        _truncate_metrics(metrics_path, 0)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         f.write(config.to_json())
 
+    parallel = mesh.devices.size > 1
+    shardings = state_sharding(state, mesh, tc.shard_params) if parallel else None
+    if parallel:
+        state = jax.device_put(state, shardings)
+    block = blocks_each_step(mesh)
     batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
-                      dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary)
-    train_step = make_train_step(model, objective, optimizer, schedule)
+                      dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
+                      mesh=mesh if parallel else None)
+    train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
+                                 batch_sharding=batch_sharding(mesh) if parallel else None)
     eval_step = make_eval_step(model, objective)
     eval_rng = jax.random.PRNGKey(EVAL_SEED)
 
@@ -203,40 +306,72 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         log({"step": step, "split": "test", **m, "elapsed": elapsed()})
         return m
 
+    def check_finite(done: int, pending: list[dict]) -> None:
+        flags = np.asarray(jax.device_get(jnp.stack([m["nonfinite"] for m in pending])))
+        if tc.on_nonfinite == "skip" or not flags.any():
+            return
+        i = int(np.argmax(flags))
+        bad_step = done - len(pending) + i + 1
+        what = "loss" if float(pending[i]["nonfinite_loss"]) else "gradients (grad_norm)"
+        path = os.path.join(out_dir, "nonfinite_batch.json")
+        with open(path, "w") as f:
+            json.dump({"step": bad_step, "metric": what, "batch_indices": batcher.indices(bad_step - 1).tolist(),
+                       "split": config.data.train_split}, f)
+        raise NonFiniteError(
+            f"non-finite {what} at step {bad_step}; the update was not applied and training stopped. The last good "
+            f"checkpoint (step {checkpointer.latest_step()}) is kept, the batch's indices are in {path}; "
+            f"lower optim.learning_rate, set optim.clip_norm, or pass --set train.on_nonfinite=skip")
+
     start = int(state.step)
-    pending: list[dict] = []
+    pending: list[dict] = [jax.tree_util.tree_map(jnp.asarray, m) for m in carried]
     train_time, compile_time, timed_steps = 0.0, 0.0, 0
     test_metrics: dict = {}
     bar = tqdm(total=tc.steps, initial=start, unit="step", disable=not tc.progress, dynamic_ncols=True)
     seg_start, seg_steps = time.perf_counter(), 0
-    for step in range(start, tc.steps):
-        state, metrics = train_step(state, batcher.batch(step))
-        pending.append(metrics)
-        done = step + 1
-        if step == start:
-            jax.block_until_ready(metrics)
-            compile_time = time.perf_counter() - seg_start
-            seg_start, seg_steps = time.perf_counter(), 0
-        else:
-            seg_steps += 1
-        bar.update(1)
-        is_eval = done % tc.eval_every == 0 or done == tc.steps
-        if done % tc.log_every == 0 or is_eval:
-            means = _to_float(jax.tree_util.tree_map(lambda *v: jnp.mean(jnp.stack(v)), *pending))
-            pending.clear()
-            now = time.perf_counter()
-            train_time += now - seg_start
-            timed_steps += seg_steps
-            log({"step": done, "split": "train", **means, "elapsed": elapsed()})
-            rate = timed_steps / train_time if train_time > 0 else float("nan")
-            bar.set_postfix(loss=f"{means['loss']:.2f}", steps_per_s=f"{rate:.0f}", refresh=False)
-            if is_eval:
-                test_metrics = run_eval(done)
-                bar.set_postfix(loss=f"{means['loss']:.2f}", test_elbo=f"{test_metrics['elbo']:.2f}",
-                                steps_per_s=f"{rate:.0f}", refresh=False)
-                checkpointer.save(done, state, {"elapsed": elapsed(), "config": config.to_dict()},
-                                  metrics={"loss": test_metrics["loss"]})
-            seg_start, seg_steps = time.perf_counter(), 0
+    with _Interrupt() as interrupt:
+        for step in range(start, tc.steps):
+            if interrupt.requested:
+                jax.block_until_ready(state)
+                host_pending = [{k: float(v) for k, v in jax.device_get(m).items()} for m in pending]
+                if checkpointer.latest_step() != step:  # (a checkpoint may have just been written here)
+                    checkpointer.save(step, state, {"elapsed": elapsed(), "config": config.to_dict(),
+                                                    "pending": host_pending, "interrupted": True})
+                checkpointer.close()
+                bar.close()
+                print(f"vae: interrupted; saved a checkpoint at step {step} in {out_dir} (resume with --resume)",
+                      file=sys.stderr)
+                raise KeyboardInterrupt
+            state, metrics = train_step(state, batcher.batch(step))
+            pending.append(metrics)
+            done = step + 1
+            if block:
+                jax.block_until_ready(metrics)
+            if step == start:
+                jax.block_until_ready(metrics)
+                compile_time = time.perf_counter() - seg_start
+                seg_start, seg_steps = time.perf_counter(), 0
+            else:
+                seg_steps += 1
+            bar.update(1)
+            is_eval = done % tc.eval_every == 0 or done == tc.steps
+            if done % tc.log_every == 0 or is_eval:
+                check_finite(done, pending)
+                means = _mean_metrics(pending)
+                pending.clear()
+                now = time.perf_counter()
+                train_time += now - seg_start
+                timed_steps += seg_steps
+                log({"step": done, "split": "train", **means, "elapsed": elapsed()})
+                rate = timed_steps / train_time if train_time > 0 else float("nan")
+                loss_text = "nan" if means["loss"] is None else f"{means['loss']:.2f}"
+                bar.set_postfix(loss=loss_text, steps_per_s=f"{rate:.0f}", refresh=False)
+                if is_eval:
+                    test_metrics = run_eval(done)
+                    bar.set_postfix(loss=loss_text, test_elbo=f"{test_metrics['elbo']:.2f}",
+                                    steps_per_s=f"{rate:.0f}", refresh=False)
+                    checkpointer.save(done, state, {"elapsed": elapsed(), "config": config.to_dict()},
+                                      metrics={"loss": test_metrics["loss"]})
+                seg_start, seg_steps = time.perf_counter(), 0
     bar.close()
     if not test_metrics:  # nothing left to train (resumed a finished run): evaluate the restored state
         test_metrics = run_eval(int(state.step))
@@ -269,7 +404,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         "compile_time_s": compile_time,
         "num_params": count_params(state.params),
         "best_step": best_step,
-        "devices": [str(d) for d in jax.devices()],
+        "devices": [str(d) for d in mesh.devices.flat],
         "figures": {k: os.path.relpath(v, out_dir) for k, v in figures.items()},
     }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:

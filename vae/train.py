@@ -79,10 +79,15 @@ def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation
 
 
 def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
-                    schedule: optax.Schedule | None = None) -> Callable:
+                    schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
+                    batch_sharding: Any = None) -> Callable:
     """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
 
-    metrics: batch means of the objective's metrics, plus grad_norm (and lr given a schedule).
+    metrics: batch means of the objective's metrics, plus grad_norm, `nonfinite` (1.0 when the
+    loss or a gradient was NaN/Inf: that step's update is not applied, so the state is never
+    poisoned; the loop decides whether to stop or skip) and lr given a schedule.
+    state_sharding / batch_sharding: shardings for data-parallel training over a device mesh
+    (see `vae.parallel`); None leaves placement to JAX.
     """
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -105,12 +110,22 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
         if compute is not None:
             params, extra, extra_metrics = objective.update_extra(model, params, extra, aux, batch, extra_rng, state.step)
             metrics.update({k: jnp.mean(v) for k, v in extra_metrics.items()})
-        metrics["grad_norm"] = optax.tree.norm(grads)
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, old)
+        metrics["grad_norm"] = grad_norm
+        metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)
+        metrics["nonfinite_loss"] = 1.0 - jnp.isfinite(loss).astype(jnp.float32)
         if schedule is not None:
             metrics["lr"] = schedule(state.step)
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state, extra=extra), metrics
+        new_state = state.replace(step=state.step + 1, params=keep(params, state.params),
+                                  opt_state=keep(opt_state, state.opt_state), extra=keep(extra, state.extra))
+        return new_state, metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    if state_sharding is None:
+        return jax.jit(train_step, donate_argnums=0)
+    return jax.jit(train_step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
+                   out_shardings=(state_sharding, None))
 
 
 def make_eval_step(model: nn.Module, objective: Callable) -> Callable:

@@ -8,8 +8,6 @@ and the only data-order state is the step.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,28 +41,49 @@ class Batcher:
     images: [N, H, W, C]; labels: [N] or None. `batch(step)` returns {'image', 'label'} with
     `batch_size` rows, without replacement within an epoch; the remainder of an epoch
     (N mod batch_size rows) is dropped, a different remainder each epoch.
+
+    With `mesh` (see `vae.parallel`) the split is replicated on the mesh's devices and each
+    batch comes out sharded over its 'data' axis; in a multi-process job each process gathers
+    only its own rows of the global batch.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, *, seed: int,
-                 dynamic_binarization: bool = False):
+                 dynamic_binarization: bool = False, mesh=None):
         n = images.shape[0]
         if batch_size > n:
             raise ValueError(f"train.batch_size={batch_size} is larger than the training split ({n} images)")
         self.num_examples = n
         self.batch_size = batch_size
         self.steps_per_epoch = n // batch_size
-        self.images = jnp.asarray(images)
-        self.labels = jnp.asarray(labels if labels is not None else np.zeros(n, np.int32))
+        labels = labels if labels is not None else np.zeros(n, np.int32)
         self._key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x0DA7A)
         self._dynamic = dynamic_binarization
         self._epoch = None
         self._perm = None
+        self._mesh = mesh
+        self._multiprocess = mesh is not None and jax.process_count() > 1
+        if mesh is None:
+            self.images, self.labels = jnp.asarray(images), jnp.asarray(labels)
+            self._gather_fn = jax.jit(self._gather)
+        else:
+            from vae.parallel import batch_sharding, replicated
 
-    @functools.partial(jax.jit, static_argnums=(0,))
+            local = mesh.local_devices if self._multiprocess else None
+            rep = replicated(mesh) if not self._multiprocess else jax.sharding.SingleDeviceSharding(local[0])
+            self.images, self.labels = jax.device_put(images, rep), jax.device_put(labels, rep)
+            self._batch_sharding = batch_sharding(mesh)
+            self._gather_fn = jax.jit(self._gather, out_shardings=None if self._multiprocess else self._batch_sharding)
+        self._perm_fn = jax.jit(self._permutation)
+
     def _permutation(self, epoch: jax.Array) -> jax.Array:
         return jax.random.permutation(jax.random.fold_in(self._key, epoch), self.num_examples)
 
-    @functools.partial(jax.jit, static_argnums=(0,))
+    def indices(self, step: int) -> np.ndarray:
+        """Row indices of the split that form batch `step` (e.g. to report a bad batch)."""
+        perm = np.asarray(self._perm_fn(self.epoch_of(step)))
+        start = (step % self.steps_per_epoch) * self.batch_size
+        return perm[start:start + self.batch_size]
+
     def _gather(self, images, labels, perm, step):
         start = (step % self.steps_per_epoch) * self.batch_size
         idx = jax.lax.dynamic_slice_in_dim(perm, start, self.batch_size)
@@ -72,7 +91,12 @@ class Batcher:
         if self._dynamic:
             key = jax.random.fold_in(jax.random.fold_in(self._key, 1), step)
             x = jax.random.bernoulli(key, x).astype(x.dtype)
-        return {"image": x, "label": labels[idx]}
+        batch = {"image": x, "label": labels[idx]}
+        if self._multiprocess:  # this process's rows of the global batch
+            per = self.batch_size // jax.process_count()
+            lo = jax.process_index() * per
+            batch = jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, lo, per), batch)
+        return batch
 
     def epoch_of(self, step: int) -> int:
         return step // self.steps_per_epoch
@@ -81,9 +105,13 @@ class Batcher:
         """The batch of training step `step` (0-based)."""
         epoch = self.epoch_of(step)
         if epoch != self._epoch:
-            self._perm = self._permutation(epoch)
+            self._perm = self._perm_fn(epoch)
             self._epoch = epoch
-        return self._gather(self.images, self.labels, self._perm, step)
+        batch = self._gather_fn(self.images, self.labels, self._perm, step)
+        if self._multiprocess:
+            batch = jax.tree_util.tree_map(
+                lambda a: jax.make_array_from_process_local_data(self._batch_sharding, np.asarray(a)), batch)
+        return batch
 
 
 def eval_batches(images: np.ndarray, labels: np.ndarray | None, batch_size: int):
