@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae.models import VAE
+from vae.models.distributions import bits_per_dim
 
 
 def _batches(n: int, batch_size: int):
@@ -88,7 +89,8 @@ def iwae_log_likelihood(model: VAE, params: Any, images: np.ndarray, num_samples
     return {
         "log_px": mean,
         "nll": -mean,
-        "bits_per_dim": -mean / (num_dims * math.log(2.0)),
+        "bits_per_dim": bits_per_dim(-mean, num_dims,
+                                     continuous_8bit=not getattr(getattr(model, "likelihood", None), "discrete", True)),
         "k": int(num_samples),
         "stderr": float(log_px.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0,
         "num_examples": int(n),

@@ -161,9 +161,10 @@ def _validate_data(config: Config, model, train_images: np.ndarray, image_shape)
     if not np.isfinite(train_images).all():
         bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
         raise ConfigError(f"data.name={config.data.name!r}: image {bad} of the training split has NaN or Inf pixels")
-    if config.model.likelihood == "bernoulli" and (train_images.min() < 0 or train_images.max() > 1):
-        raise ConfigError(f"model.likelihood='bernoulli' needs pixel values in [0, 1]; the training images span "
-                          f"[{train_images.min():.3g}, {train_images.max():.3g}]")
+    if config.model.likelihood in ("bernoulli", "logistic_mixture", "categorical") and (
+            train_images.min() < 0 or train_images.max() > 1):
+        raise ConfigError(f"model.likelihood={config.model.likelihood!r} needs pixel values in [0, 1]; the training "
+                          f"images span [{train_images.min():.3g}, {train_images.max():.3g}]")
     x = jnp.zeros((1, *image_shape))
     y = jnp.zeros((1,), jnp.int32) if getattr(model, "num_classes", 0) else None
     keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(0)}

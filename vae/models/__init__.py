@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from vae.config import ModelConfig
-from vae.models import distributions as _dist
 from vae.models import networks as _networks
 from vae.models.distributions import (
     BernoulliLikelihood,
+    Categorical256,
     DiagonalGaussian,
+    DiscretizedLogisticMixture,
     GaussianLikelihood,
     StandardNormalPrior,
+    bits_per_dim,
 )
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
@@ -35,8 +37,8 @@ def build_likelihood(config: ModelConfig):
     if config.likelihood == "gaussian":
         return GaussianLikelihood(sigma=config.sigma, learn_sigma=config.learn_sigma)
     if config.likelihood == "logistic_mixture":
-        return _dist.DiscretizedLogisticMixture(num_mixtures=config.num_mixtures)
-    return _dist.Categorical256()
+        return DiscretizedLogisticMixture(num_mixtures=config.num_mixtures)
+    return Categorical256()
 
 
 def build_prior(config: ModelConfig, image_shape):
@@ -79,6 +81,7 @@ def build_model(config: ModelConfig, image_shape: tuple[int, int, int], num_clas
 __all__ = [
     "VAE", "VAEOutput", "LadderVAE", "VQVAE", "build_model", "build_likelihood", "build_prior", "DiagonalGaussian",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
+    "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim",
     "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "BurgessEncoder", "BurgessDecoder", "ResNetEncoder",
     "ResNetDecoder", "build_networks",
 ]

@@ -356,7 +356,8 @@ class Categorical256(nn.Module):
         return params.reshape(*params.shape[:-1], params.shape[-1] // self.NUM_LEVELS, self.NUM_LEVELS)
 
     def log_prob(self, params: jax.Array, x: jax.Array) -> jax.Array:
-        """log P(x) in nats, summed over sub-pixels: params [..., batch, H, W, 256C], x [batch, H, W, C] -> [..., batch]."""
+        """log P(x) in nats, summed over sub-pixels: params [..., batch, H, W, 256 C], x [batch, H, W, C]
+        -> [..., batch]."""
         logp = jax.nn.log_softmax(self._logits(params), axis=-1)  # [..., batch, H, W, C, 256]
         if logp.shape[-2] != x.shape[-1]:
             raise ValueError(f"Categorical256: parameters for {logp.shape[-2]} channel(s), data has {x.shape[-1]}")

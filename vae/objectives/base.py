@@ -21,9 +21,7 @@ import jax
 import jax.numpy as jnp
 
 
-def bits_per_dim(nats_per_example: jax.Array, num_dims: int) -> jax.Array:
-    """Converts a negative log-likelihood in nats per example to bits per dimension."""
-    return nats_per_example / (num_dims * math.log(2.0))
+from vae.models.distributions import bits_per_dim  # one definition, re-exported here
 
 
 def forward(model, params, batch: dict, rng: jax.Array):
@@ -37,11 +35,9 @@ def elbo_metrics(x: jax.Array, recon: jax.Array, kl: jax.Array, loss: jax.Array,
     of continuous likelihoods on 8-bit data when the likelihood says it is continuous."""
     elbo = -(recon + kl)
     num_dims = math.prod(x.shape[1:])
-    nll = -elbo
-    likelihood = getattr(model, "likelihood", None)
-    if likelihood is not None and not getattr(likelihood, "discrete", True):
-        nll = nll + num_dims * math.log(256.0)
-    return {"loss": loss, "elbo": elbo, "recon": recon, "kl": kl, "bits_per_dim": bits_per_dim(nll, num_dims)}
+    continuous = not getattr(getattr(model, "likelihood", None), "discrete", True)
+    return {"loss": loss, "elbo": elbo, "recon": recon, "kl": kl,
+            "bits_per_dim": bits_per_dim(-elbo, num_dims, continuous_8bit=continuous)}
 
 
 class Objective:
