@@ -102,3 +102,16 @@ def test_console_script_lists_presets():
     result = subprocess.run([exe, "presets"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert any(line.startswith("quickstart") and "mnist5k" in line for line in result.stdout.splitlines())
+
+
+def test_explore_writes_the_requested_figure(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(tmp_path, "--set", "train.steps=10", "--set", "train.eval_every=10", "--out", str(out)) == 0
+    for name in ("traversals.png", "interpolations.png"):
+        assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+    target = tmp_path / "m.png"
+    assert main(["explore", str(out), "--figure", "manifold", "--out", str(target)]) == 0
+    assert target.read_bytes()[:4] == b"\x89PNG" and target.stat().st_size > 2000
+    assert main(["explore", str(out), "--figure", "bogus"]) == 2
+    assert "allowed: samples" in capsys.readouterr().err
+    assert main(["explore", str(tmp_path / "none"), "--figure", "samples"]) == 2

@@ -26,6 +26,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the presets, one line each")
 
+    x = sub.add_parser("explore", help="draw a figure of a trained run")
+    x.add_argument("run_dir", metavar="RUN_DIR")
+    x.add_argument("--figure", required=True, help="samples|reconstructions|interpolation|traversals|manifold|"
+                   "embedding|curves")
+    x.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/figures/<figure>.png)")
+    x.add_argument("--dims", default=None, help="comma-separated latent dimensions")
+    x.add_argument("--steps", type=int, default=None, help="values per traversal/interpolation (or images/points)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+
     e = sub.add_parser("evaluate", help="evaluate a trained run and write RUN_DIR/eval.json")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--iwae-samples", type=int, default=5000, metavar="K",
@@ -72,6 +82,18 @@ def _presets(args) -> int:
     return 0
 
 
+def _explore(args) -> int:
+    from vae.explore import Explorer, make_figure
+    from vae.plots import save_figure
+
+    dims = tuple(int(d) for d in args.dims.split(",")) if args.dims else None
+    explorer = None if args.figure == "curves" else Explorer.from_run(args.run_dir, step=args.step)
+    fig = make_figure(explorer, args.figure, dims=dims, steps=args.steps, seed=args.seed, run_dir=args.run_dir)
+    path = save_figure(fig, args.out or os.path.join(args.run_dir, "figures", f"{args.figure}.png"))
+    print(f"wrote {path}")
+    return 0
+
+
 def _evaluate(args) -> int:
     from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
 
@@ -102,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "explore":
+            return _explore(args)
         return _presets(args)
     except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
@@ -112,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except ValueError as err:
-        if args.command != "evaluate":  # in training a ValueError past config validation is a bug: show it
+        if args.command not in ("evaluate", "explore"):  # in training a ValueError past config validation is a bug: show it
             raise
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2

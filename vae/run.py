@@ -388,6 +388,10 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     final["latent"] = latent_diagnostics(means, log_vars)
     figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples,
                             labels=test_ds.labels)
+    from vae.explore import Explorer, write_run_figures
+
+    explorer = Explorer(model, state.params, data=dataclasses.replace(test_ds, images=test_images))
+    figures.update(write_run_figures(explorer, out_dir, seed=config.seed))
     summary = {
         "name": config.name,
         "dataset": config.data.name,
