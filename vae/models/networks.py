@@ -15,6 +15,12 @@ Families (see `build_networks` for how a config's `hidden`/`channels`/`kernel_si
            no batch norm), nearest-neighbour upsampling in the decoder.
 All are sized from the image shape (any H, W): spatial sizes halve with ceil, and decoders crop
 where their upsampling overshoots.
+
+Transposed convolutions (ConvDecoder, BurgessDecoder) run through `MatmulConvTranspose` on CPU:
+the same layer as `nn.ConvTranspose` (same parameters, names, shapes and function) computed as
+one matrix product plus a pixel shuffle instead of XLA's input-dilated convolution, whose
+kernel gradient XLA:CPU computes 4-10x slower (see `conv_transpose_same` and
+benchmarks/NOTES.md). `conv_impl='xla'` on those decoders selects plain `nn.ConvTranspose`.
 """
 
 from __future__ import annotations
@@ -67,6 +73,147 @@ def conv_output_size(size: int, num_layers: int) -> int:
     return size
 
 
+CONV_IMPLS = ("auto", "xla", "matmul")
+
+
+def resolve_conv_impl(impl: str) -> str:
+    """'auto' -> 'matmul' on the CPU backend (where it is faster), 'xla' elsewhere."""
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown conv_impl {impl!r}; allowed: {', '.join(CONV_IMPLS)}")
+    if impl == "auto":
+        return "matmul" if jax.default_backend() == "cpu" else "xla"
+    return impl
+
+
+def _same_transpose_pad_before(k: int, s: int) -> int:
+    """pad_a of `lax.conv_transpose(..., padding='SAME')` for kernel k, stride s."""
+    return k - 1 if s > k - 1 else -(-(k + s - 2) // 2)
+
+
+def conv_transpose_same(x: jax.Array, kernel: jax.Array, strides: Sequence[int], *, transpose_kernel: bool = False,
+                        method: str = "auto", precision=None) -> jax.Array:
+    """`lax.conv_transpose(x, kernel, strides, 'SAME', transpose_kernel=...)` (NHWC, HWIO) without
+    an input-dilated convolution.
+
+    x: [B, H, W, Ci]; kernel: [kh, kw, Ci, Co] ([kh, kw, Co, Ci] with transpose_kernel=True, as in
+    `nn.ConvTranspose`). Returns [B, s_h * H, s_w * W, Co], the same function as lax.
+
+    Per spatial axis, lax computes out[o] = sum_t x[m] K[t] over s*m + pad_a - t = o. With the
+    kernel flipped (K'[t'] = K[k - 1 - t']) and the output shifted by c = k - 1 - pad_a this is
+    out[o - c] += x[m] K'[t'] at o = s*m + t'. Writing t' = s*q + r (q < a = ceil(k / s), taps
+    padded with zeros to s*a) puts every tap on output row s*(m + q) + r, so in space-to-depth
+    form (row M = m + q, sub-pixel r) the layer is a sum of a*a shifted copies of one product.
+    Two ways to compute it, the same arithmetic in a different order:
+
+      'col2im'  y = x @ K' ([B*H*W, Ci] x [Ci, kh*kw*Co]), then the a_h*a_w shifted copies of y
+                are added (overlap-add), then depth-to-space; PyTorch's CPU algorithm.
+      'subpixel' an a_h x a_w stride-1 convolution of x (zero-padded by a-1) to s_h*s_w*Co
+                channels, as im2col patches [B*(H+a_h-1)*(W+a_w-1), a_h*a_w*Ci] @ [.., s_h*s_w*Co],
+                then depth-to-space (Shi et al. 2016's sub-pixel convolution).
+      'auto'    the one with the smaller intermediate arrays (memory traffic decides on CPU):
+                col2im moves H*W*kh*kw*Co floats per image, subpixel (H+a_h-1)*(W+a_w-1)*
+                (a_h*a_w*Ci + s_h*s_w*Co).
+
+    Both differentiate into plain matrix products, pads and slices (no dilated convolutions).
+    """
+    if transpose_kernel:  # lax flips the spatial axes and swaps in/out; flipping again cancels
+        flipped = jnp.swapaxes(kernel, 2, 3)
+    else:
+        flipped = kernel[::-1, ::-1]
+    b, h, w, ci = x.shape
+    kh, kw, _, co = flipped.shape
+    sh, sw = (int(s) for s in strides)
+    ah, aw = -(-kh // sh), -(-kw // sw)
+    # K'[q_h, r_h, q_w, r_w, ci, co], taps beyond the kernel zero
+    kp = jnp.pad(flipped, ((0, sh * ah - kh), (0, sw * aw - kw), (0, 0), (0, 0))).reshape(ah, sh, aw, sw, ci, co)
+    eh, ew = h + ah - 1, w + aw - 1  # space-to-depth rows/cols of the shifted output
+    if method == "auto":
+        col2im = h * w * kh * kw * co
+        subpixel = eh * ew * (ah * aw * ci + sh * sw * co)
+        method = "col2im" if col2im <= subpixel else "subpixel"
+    if method == "col2im":
+        kmat = kp.transpose(4, 0, 2, 1, 3, 5).reshape(ci, ah * aw * sh * sw * co)  # [ci, (q_h, q_w, r_h, r_w, co)]
+        y = jnp.dot(x.reshape(b * h * w, ci), kmat, precision=precision).reshape(b, h, w, ah, aw, sh, sw, co)
+        ext = None
+        for qh in range(ah):
+            for qw in range(aw):
+                part = jnp.pad(y[:, :, :, qh, qw], ((0, 0), (qh, ah - 1 - qh), (qw, aw - 1 - qw), (0, 0), (0, 0), (0, 0)))
+                ext = part if ext is None else ext + part
+    elif method == "subpixel":
+        # ext[M, r] = sum_q x[M - q] K'[s q + r]: window u = a - 1 - q over x padded by a - 1
+        kmat = kp[::-1, :, ::-1].transpose(0, 2, 4, 1, 3, 5).reshape(ah * aw * ci, sh * sw * co)
+        xp = jnp.pad(x, ((0, 0), (ah - 1, ah - 1), (aw - 1, aw - 1), (0, 0)))
+        if ah == aw == 1:
+            patches = xp.reshape(b * eh * ew, ci)
+        else:
+            patches = jnp.stack([xp[:, i:i + eh, j:j + ew, :] for i in range(ah) for j in range(aw)], axis=3)
+            patches = patches.reshape(b * eh * ew, ah * aw * ci)
+        ext = jnp.dot(patches, kmat, precision=precision).reshape(b, eh, ew, sh, sw, co)
+    else:
+        raise ValueError(f"unknown method {method!r}; allowed: auto, col2im, subpixel")
+    ext = ext.transpose(0, 1, 3, 2, 4, 5).reshape(b, sh * eh, sw * ew, co)  # depth-to-space
+    out = ext
+    for axis, k, s, n in ((1, kh, sh, h), (2, kw, sw, w)):  # out[o] = ext[o + c], o < s * n
+        start = k - 1 - _same_transpose_pad_before(k, s)
+        short = max(start + s * n - out.shape[axis], 0)
+        if start < 0 or short:
+            pads = [(0, 0)] * 4
+            pads[axis] = (max(-start, 0), short)
+            out = jnp.pad(out, pads)
+            start = max(start, 0)
+        out = jax.lax.slice_in_dim(out, start, start + s * n, axis=axis)
+    return out
+
+
+class MatmulConvTranspose(nn.ConvTranspose):
+    """`nn.ConvTranspose` with the same parameters (names, shapes, initialisation, meaning) and the
+    same function, computed by `conv_transpose_same` (a matrix product and a pixel shuffle).
+
+    Used for 2-D 'SAME' layers with stride > 1 and no kernel dilation or mask; anything else
+    falls back to `nn.ConvTranspose`. `method`: see `conv_transpose_same`. Name instances
+    explicitly (e.g. name='ConvTranspose_0') so that parameter paths match nn.ConvTranspose's.
+    """
+
+    method: str = "auto"
+
+    def _fast_path(self, inputs) -> bool:
+        ks = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
+        strides = self.strides if self.strides is not None else 1
+        strides = (strides,) * len(ks) if isinstance(strides, int) else tuple(strides)
+        dil = self.kernel_dilation
+        return (len(ks) == 2 and isinstance(self.padding, str) and self.padding.upper() == "SAME"
+                and self.mask is None and (dil is None or all(d == 1 for d in ((dil,) * 2 if isinstance(dil, int) else dil)))
+                and all(s > 1 for s in strides) and inputs.ndim >= 3)
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        if not self._fast_path(inputs):
+            return super().__call__(inputs)
+        kernel_size = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
+        strides = (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+        batch_shape = inputs.shape[:-3]
+        if inputs.ndim != 4:  # flatten (or add) batch axes, as nn.ConvTranspose does
+            inputs = inputs.reshape((-1,) + inputs.shape[-3:])
+        in_features = inputs.shape[-1]
+        kernel_shape = kernel_size + ((self.features, in_features) if self.transpose_kernel
+                                      else (in_features, self.features))
+        kernel = self.param("kernel", self.kernel_init, kernel_shape, self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        y = conv_transpose_same(inputs, kernel, strides, transpose_kernel=self.transpose_kernel, method=self.method,
+                                precision=self.precision)
+        if bias is not None:
+            y = y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
+        return y.reshape(batch_shape + y.shape[1:])
+
+
+def conv_transpose_layer(impl: str, features: int, kernel_size, strides, name: str, **kwargs) -> nn.Module:
+    """A 'SAME' transposed convolution: nn.ConvTranspose ('xla') or MatmulConvTranspose
+    ('matmul'); 'auto' picks per backend (see resolve_conv_impl). Same parameters either way."""
+    cls = MatmulConvTranspose if resolve_conv_impl(impl) == "matmul" else nn.ConvTranspose
+    return cls(features, kernel_size, strides=strides, padding="SAME", name=name, **kwargs)
+
+
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions with `channels` filters, then a dense head for mean and log-variance."""
 
@@ -99,6 +246,7 @@ class ConvDecoder(nn.Module):
     kernel_size: int = 4
     hidden: int | None = 256
     activation: Callable = nn.relu
+    conv_impl: str = "auto"  # transposed convolutions: 'auto' | 'matmul' | 'xla' (see conv_transpose_layer)
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -111,9 +259,9 @@ class ConvDecoder(nn.Module):
             h = self.activation(nn.Dense(self.hidden)(h))
         h = self.activation(nn.Dense(h0 * w0 * self.channels[0])(h))
         h = h.reshape(z.shape[0], h0, w0, self.channels[0])
-        for c in self.channels[1:]:
-            h = self.activation(nn.ConvTranspose(c, k, strides=(2, 2), padding="SAME")(h))
-        h = nn.ConvTranspose(out_channels, k, strides=(2, 2), padding="SAME", name="out")(h)
+        for i, c in enumerate(self.channels[1:]):  # named as nn.ConvTranspose auto-names them
+            h = self.activation(conv_transpose_layer(self.conv_impl, c, k, (2, 2), name=f"ConvTranspose_{i}")(h))
+        h = conv_transpose_layer(self.conv_impl, out_channels, k, (2, 2), name="out")(h)
         return h[:, :height, :width, :]
 
 
@@ -208,6 +356,7 @@ class BurgessDecoder(nn.Module):
     hidden: int = 256
     activation: Callable = nn.relu
     kernel_init: Callable = nn.initializers.glorot_uniform()
+    conv_impl: str = "auto"  # transposed convolutions: 'auto' | 'matmul' | 'xla' (see conv_transpose_layer)
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -219,11 +368,11 @@ class BurgessDecoder(nn.Module):
         h = self.activation(nn.Dense(h0 * w0 * self.map_channels, kernel_init=self.kernel_init, name="d2")(h))
         h = h.reshape(z.shape[0], h0, w0, self.map_channels)
         for i, c in enumerate(self.channels):
-            h = nn.ConvTranspose(c, k, strides=(2, 2), padding="SAME", transpose_kernel=True,
-                                 kernel_init=self.kernel_init, name=f"d{i + 3}")(h)
+            h = conv_transpose_layer(self.conv_impl, c, k, (2, 2), transpose_kernel=True,
+                                     kernel_init=self.kernel_init, name=f"d{i + 3}")(h)
             h = self.activation(h)
-        h = nn.ConvTranspose(out_channels, k, strides=(2, 2), padding="SAME", transpose_kernel=True,
-                             kernel_init=self.kernel_init, name="out")(h)
+        h = conv_transpose_layer(self.conv_impl, out_channels, k, (2, 2), transpose_kernel=True,
+                                 kernel_init=self.kernel_init, name="out")(h)
         return h[:, :height, :width, :]
 
 
