@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
     e.add_argument("--points", type=int, default=None,
                    help="points for the disentanglement metrics (default: disentanglement_lib's 10,000)")
+
+    from vae.quality import add_sample_quality_args
+    from vae.synthesis import add_synthesize_parser
+
+    add_sample_quality_args(e)
+    add_synthesize_parser(sub)
     return parser
 
 
@@ -99,13 +105,18 @@ def _evaluate(args) -> int:
 
     metrics = DISENTANGLEMENT_METRICS if args.metrics == "all" else tuple(m for m in args.metrics.split(",") if m)
     result = evaluate_run(args.run_dir, iwae_samples=args.iwae_samples, metrics=metrics, split=args.split,
-                          seed=args.seed, step=args.step, num_points=args.points)
+                          seed=args.seed, step=args.step, num_points=args.points,
+                          sample_quality=args.sample_quality, sample_quality_samples=args.sample_quality_samples)
     print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
     brief = {"elbo": result["elbo"]["elbo"], "active_units": result["latent"]["active_units"]}
     if "iwae" in result:
         brief.update(iwae_log_px=result["iwae"]["log_px"], iwae_k=result["iwae"]["k"])
     for name, values in result.get("disentanglement", {}).items():
         brief[name] = {k: v for k, v in values.items() if isinstance(v, float)}
+    if "sample_quality" in result:
+        from vae.quality import brief as quality_brief
+
+        brief["sample_quality"] = quality_brief(result["sample_quality"])
     print(json.dumps(brief, indent=2))
     return 0
 
@@ -126,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "synthesize":
+            from vae.synthesis import run_cli
+
+            return run_cli(args)
         return _presets(args)
     except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:
         print(f"vae {args.command}: error: {err}", file=sys.stderr)

@@ -169,7 +169,8 @@ DISENTANGLEMENT_METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modul
 
 def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, ...] = (), split: str | None = None,
                  seed: int = 0, step: int | None = None, num_points: int | None = None,
-                 write: bool = True) -> dict[str, Any]:
+                 write: bool = True, sample_quality: bool = False,
+                 sample_quality_samples: int | None = None) -> dict[str, Any]:
     """Evaluates a trained run and writes RUN_DIR/eval.json.
 
     Always: the ELBO and its terms on `split` (one z per image), the IWAE estimate of log p(x)
@@ -215,6 +216,10 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     result["latent"] = latent_diagnostics(means, log_vars, seed=seed)
     if metrics:
         result["disentanglement"] = _disentanglement(run, metrics, seed, num_points)
+    if sample_quality:  # fd_classifier, precision/recall, label bias, CAS (see vae.quality)
+        from vae.quality import sample_quality as _sample_quality
+
+        result["sample_quality"] = _sample_quality(run, num_samples=sample_quality_samples, seed=seed, verbose=True)
     if write:
         with open(os.path.join(run_dir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)

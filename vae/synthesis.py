@@ -1,0 +1,453 @@
+"""Synthetic data export: samples of a trained run as a `.npz` (and optionally PNGs), with provenance.
+
+    synthesize("runs/quickstart", 10_000, out="synthetic.npz", balanced=True)
+
+The `.npz` holds
+  images    [N, H, W, C] float32 decoder means in [0, 1] (clipped there; the default), or uint8
+            round(255 * mean) with dtype='uint8' (4x smaller, what image files hold);
+  labels    [N] int32: the class of each sample, -1 where unknown;
+  metadata  a 0-d string array holding JSON: toolkit version, run directory name, checkpoint
+            step, seed, temperature, "synthetic": true, and how the labels were obtained.
+Read it back with `np.load(path)`; `json.loads(str(f["metadata"]))` gives the metadata.
+
+Labels: a conditional model (`model.num_classes > 0`) generates the requested `label`, or all
+classes in equal shares with `balanced=True` (the first N mod C classes get one more), or
+uniformly random classes otherwise. An unconditional model with `balanced=True` labels its
+samples with the dataset classifier (`vae.quality`) and keeps drawing batches until every class
+has its share (rejection by predicted label, up to `max_draws` samples); given a `classifier`
+without `balanced`, it labels the samples with it; otherwise labels are -1.
+
+Generation is batched and jitted (one compiled batch shape), and images stream into the zip
+entry batch by batch, so memory is one batch whatever N. The file is written under a
+temporary name and renamed when complete. Samples are a function of (seed, batch_size).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import sys
+import time
+import zipfile
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+IMAGE_DTYPES = ("float32", "uint8")
+
+
+class SynthesisError(ValueError):
+    """A synthesis request that cannot be met (bad arguments, or a class the model never generates)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling
+# ----------------------------------------------------------------------------------------------
+
+class Sampler:
+    """Draws batches of `batch_size` decoder means from a loaded run, jitted once.
+
+    draw(i, y) -> [batch_size, H, W, C] float32: batch i uses key fold_in(PRNGKey(seed), i);
+    y: [batch_size] int labels for a conditional model (None otherwise).
+    """
+
+    def __init__(self, run, batch_size: int, temperature: float = 1.0, seed: int = 0):
+        self.model = run.model
+        self.params = run.params
+        self.batch_size = int(batch_size)
+        self.num_classes = int(getattr(run.model, "num_classes", 0) or 0)
+        self.key = jax.random.PRNGKey(seed)
+        self.temperature = jnp.asarray(temperature, jnp.float32)
+        model, cls, bs = self.model, type(self.model), self.batch_size
+
+        def generate(params, key, y, t):
+            return model.apply({"params": params}, bs, t, y, rngs={"sample": key}, method=cls.generate)
+
+        self._generate = jax.jit(generate)
+
+    def draw(self, i: int, y: np.ndarray | None = None) -> np.ndarray:
+        if self.num_classes:
+            if y is None:
+                raise SynthesisError("a conditional model needs labels to generate")
+            y = np.asarray(y, np.int32)
+            if y.shape[0] < self.batch_size:
+                y = np.concatenate([y, np.zeros(self.batch_size - y.shape[0], np.int32)])
+            y = jnp.asarray(y)
+        else:
+            y = None
+        x = self._generate(self.params, jax.random.fold_in(self.key, i), y, self.temperature)
+        return np.asarray(x, np.float32)
+
+
+def _as_run(run_or_dir, step: int | None = None):
+    if isinstance(run_or_dir, (str, os.PathLike)):
+        from vae.run import load_run
+
+        return load_run(os.fspath(run_or_dir), step=step)
+    return run_or_dir
+
+
+def generate_arrays(run_or_dir, num: int, *, labels: np.ndarray | None = None, temperature: float = 1.0,
+                    seed: int = 0, batch_size: int = 500) -> np.ndarray:
+    """`num` decoder means [num, H, W, C] float32 in memory (for metrics; `synthesize` exports).
+    labels: [num] classes for a conditional model (required there, refused otherwise)."""
+    run = _as_run(run_or_dir)
+    if num <= 0:
+        raise SynthesisError(f"num={num} must be > 0")
+    conditional = bool(getattr(run.model, "num_classes", 0))
+    if conditional and labels is None:
+        raise SynthesisError("a conditional model needs `labels` ([num] classes) to generate")
+    if not conditional and labels is not None:
+        raise SynthesisError("labels were given, but this run's model is unconditional")
+    bs = min(int(batch_size), int(num))
+    sampler = Sampler(run, bs, temperature, seed)
+    out = None
+    for i, start in enumerate(range(0, num, bs)):
+        stop = min(start + bs, num)
+        x = sampler.draw(i, None if labels is None else labels[start:stop])
+        if out is None:
+            out = np.empty((num, *x.shape[1:]), np.float32)
+        out[start:stop] = np.clip(x[: stop - start], 0.0, 1.0)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+def _npy_header(fp, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+              "shape": tuple(int(s) for s in shape)}
+    np.lib.format.write_array_header_2_0(fp, header)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+class _Sink:
+    """Streams accepted batches into the npz's images entry, the PNG folder and a labels array."""
+
+    def __init__(self, path: str, num: int, image_shape: tuple[int, ...], dtype: str, compress: bool,
+                 png_dir: str | None, png_text: dict[str, str]):
+        self.num, self.dtype, self.filled = num, np.dtype(dtype), 0
+        self.labels = np.full(num, -1, np.int32)
+        self.clipped = 0
+        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED,
+                                   allowZip64=True)
+        self.images = self.zip.open("images.npy", "w", force_zip64=True)
+        _npy_header(self.images, (num, *image_shape), self.dtype)
+        self.png_dir, self.png_text = png_dir, png_text
+        self.png_width = max(6, len(str(num - 1)))
+        self.num_png = 0
+        if png_dir:
+            channels = image_shape[-1]
+            if channels not in (1, 3, 4):
+                raise SynthesisError(f"PNG export takes images with 1, 3 or 4 channels; these have {channels}")
+            os.makedirs(png_dir, exist_ok=True)
+
+    def write(self, x: np.ndarray, labels: np.ndarray) -> None:
+        n = x.shape[0]
+        if n == 0:
+            return
+        outside = (x < 0.0) | (x > 1.0)
+        self.clipped += int(outside.sum())
+        x = np.clip(x, 0.0, 1.0)
+        stored = _to_uint8(x) if self.dtype == np.uint8 else x.astype(np.float32)
+        self.images.write(np.ascontiguousarray(stored).tobytes())
+        self.labels[self.filled:self.filled + n] = labels
+        if self.png_dir:
+            self._write_pngs(_to_uint8(x), labels)
+        self.filled += n
+
+    def _write_pngs(self, x8: np.ndarray, labels: np.ndarray) -> None:
+        from PIL import Image
+        from PIL.PngImagePlugin import PngInfo
+
+        for j in range(x8.shape[0]):
+            index, label = self.filled + j, int(labels[j])
+            info = PngInfo()
+            for key, value in self.png_text.items():
+                info.add_text(key, value)
+            info.add_text("index", str(index))
+            info.add_text("label", str(label))
+            img = x8[j]
+            img = Image.fromarray(img[..., 0], mode="L") if img.shape[-1] == 1 else Image.fromarray(img)
+            name = f"{index:0{self.png_width}d}_label{label if label >= 0 else 'unknown'}.png"
+            img.save(os.path.join(self.png_dir, name), pnginfo=info)
+            self.num_png += 1
+
+    def finish(self, metadata: dict) -> None:
+        if self.filled != self.num:
+            raise RuntimeError(f"internal error: wrote {self.filled} of {self.num} images")
+        self.images.close()
+        for name, array in (("labels", self.labels), ("metadata", np.array(json.dumps(metadata)))):
+            with self.zip.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, array, allow_pickle=False)
+        self.zip.close()
+
+    def abort(self) -> None:
+        try:
+            self.images.close()
+        except Exception:  # noqa: BLE001 - cleaning up after another error
+            pass
+        self.zip.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# synthesize
+# ----------------------------------------------------------------------------------------------
+
+def _balanced_targets(num: int, num_classes: int) -> np.ndarray:
+    targets = np.full(num_classes, num // num_classes, np.int64)
+    targets[: num % num_classes] += 1
+    return targets
+
+
+def _dataset_classes(run) -> int | None:
+    n = getattr(run.model, "num_classes", 0) or run.test.info.num_classes
+    return int(n) if n and run.test.labels is not None else None
+
+
+def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, balanced: bool = False,
+               temperature: float = 1.0, seed: int = 0, batch_size: int = 500, png_dir: str | None = None,
+               classifier=None, dtype: str = "float32", compress: bool = False, max_draws: int | None = None,
+               classifier_steps: int | None = None, step: int | None = None, verbose: bool = False) -> dict:
+    """Generates `num` samples of a trained run and writes them to `out` (.npz; see the module doc).
+
+    run_or_dir: a RUN_DIR path (loaded at checkpoint `step`, default best else latest) or a
+      `vae.run.LoadedRun`.
+    label: (conditional models) generate this class only. balanced: equal shares of every
+      class: exact for a conditional model; for an unconditional one through rejection by the
+      dataset classifier's predicted label (`classifier`, default `vae.quality.
+      load_or_train_classifier(run)`, cached in RUN_DIR/classifier/), drawing at most
+      `max_draws` samples (default max(50 * num, 20 batches)) before giving up with an error that
+      names the classes not reached. A `classifier` (anything with `num_classes` and
+      `predict(images) -> labels`) labels an unconditional model's samples even when not balanced.
+    temperature: z ~ temperature * p(z) (>= 0). dtype: 'float32' (decoder means, the default)
+      or 'uint8' (round(255 * mean)). compress: deflate the npz (slower, smaller).
+    png_dir: also write one PNG per sample there, each carrying provenance in PNG tEXt chunks
+      (toolkit, toolkit_version, run, checkpoint_step, seed, temperature, index, label,
+      label_source, synthetic).
+    Returns: path, num, shape, dtype, label_counts, draws (samples generated), png_dir,
+    num_png, metadata, seconds.
+    """
+    t0 = time.perf_counter()
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num <= 0:
+        raise SynthesisError(f"num={num!r} must be a positive integer (the number of samples to export)")
+    num = int(num)
+    if batch_size <= 0:
+        raise SynthesisError(f"batch_size={batch_size} must be > 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SynthesisError(f"temperature={temperature} must be a finite number >= 0")
+    if dtype not in IMAGE_DTYPES:
+        raise SynthesisError(f"dtype={dtype!r} is not allowed; choose one of {', '.join(IMAGE_DTYPES)}")
+    if label is not None and balanced:
+        raise SynthesisError("pass either label (one class) or balanced (every class), not both")
+    if max_draws is not None and max_draws <= 0:
+        raise SynthesisError(f"max_draws={max_draws} must be > 0")
+    run = _as_run(run_or_dir, step)
+    model_classes = int(getattr(run.model, "num_classes", 0) or 0)
+    conditional = model_classes > 0
+    data_classes = _dataset_classes(run)
+    model_name = run.config.model.name
+
+    if label is not None:
+        if not conditional:
+            raise SynthesisError(f"label={label} was given, but this run's model ({model_name!r}) is unconditional; "
+                                 f"train a conditional model (model.name=cvae) or use balanced=True (--balanced) "
+                                 f"to select classes through the dataset classifier")
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < model_classes:
+            raise SynthesisError(f"label={label!r} is out of range: this model has classes 0..{model_classes - 1}")
+    if balanced and not conditional:
+        if data_classes is None:
+            raise SynthesisError(f"balanced=True needs class labels, but dataset {run.config.data.name!r} has none")
+        if classifier is None:
+            from vae.quality import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
+
+            classifier = load_or_train_classifier(run, steps=classifier_steps or DEFAULT_CLASSIFIER_STEPS,
+                                                  verbose=verbose)
+    if classifier is not None and not hasattr(classifier, "predict"):
+        raise SynthesisError("classifier must have predict(images) -> labels and num_classes")
+
+    out = os.fspath(out)
+    if not out.endswith(".npz"):
+        out += ".npz"
+    if os.path.dirname(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+    bs = int(batch_size) if (balanced and not conditional) else min(int(batch_size), num)
+    sampler = Sampler(run, bs, temperature, seed)
+    image_shape = tuple(int(s) for s in run.test.info.image_shape)
+
+    import vae
+
+    run_name = os.path.basename(os.path.abspath(run.run_dir))
+    classifier_info = None
+    rng = np.random.default_rng(seed)
+    if conditional:
+        if label is not None:
+            plan = np.full(num, label, np.int32)
+            label_source = f"conditional model: every sample generated with the requested label {label}"
+        elif balanced:
+            plan = (np.arange(num) % model_classes).astype(np.int32)
+            label_source = ("conditional model: classes generated in equal shares (label i mod num_classes; the "
+                            "first num mod num_classes classes have one more)")
+        else:
+            plan = rng.integers(0, model_classes, num).astype(np.int32)
+            label_source = "conditional model: each sample generated with a uniformly random class"
+    else:
+        plan = None
+        if classifier is not None:
+            info = getattr(classifier, "info", {}) or {}
+            classifier_info = {k: info[k] for k in ("dataset", "train_split", "steps", "test_accuracy", "cache")
+                               if k in info}
+            acc = classifier_info.get("test_accuracy")
+            acc_text = f", test accuracy {acc:.4f}" if isinstance(acc, float) else ""
+            label_source = (f"predicted by the dataset classifier{acc_text} (unconditional model)"
+                            + ("; rejection-sampled to equal shares of every class" if balanced else ""))
+        else:
+            label_source = "unknown (-1): unconditional model, no classifier"
+
+    png_text = {"Software": f"vae {vae.__version__}", "toolkit": "vae", "toolkit_version": vae.__version__,
+                "run": run_name, "checkpoint_step": str(run.step), "seed": str(seed),
+                "temperature": repr(float(temperature)), "synthetic": "true", "label_source": label_source,
+                "Description": f"Synthetic image: a sample of the VAE in run {run_name!r} (not real data)"}
+    tmp = f"{out}.partial{os.getpid()}"
+    sink = _Sink(tmp, num, image_shape, dtype, compress, png_dir, png_text)
+    draws = 0
+    try:
+        if balanced and not conditional:
+            draws = _rejection_fill(sink, sampler, classifier, num, bs, max_draws)
+        else:
+            for i, start in enumerate(range(0, num, bs)):
+                stop = min(start + bs, num)
+                y = None if plan is None else plan[start:stop]
+                x = sampler.draw(i, y)[: stop - start]
+                draws += bs
+                labels = y if y is not None else (
+                    np.asarray(classifier.predict(x), np.int32) if classifier is not None
+                    else np.full(stop - start, -1, np.int32))
+                sink.write(x, labels)
+        counts = np.bincount(sink.labels[sink.labels >= 0], minlength=data_classes or 0)
+        metadata = {
+            "toolkit": "vae", "toolkit_version": vae.__version__, "synthetic": True,
+            "run": run_name, "dataset": run.config.data.name, "model": model_name,
+            "checkpoint_step": int(run.step), "seed": int(seed), "temperature": float(temperature),
+            "num": num, "batch_size": bs, "image_shape": list(image_shape), "image_dtype": dtype,
+            "images": ("decoder means of p(x|z), z ~ temperature * p(z), clipped to [0, 1]" if dtype == "float32"
+                       else "round(255 * decoder mean of p(x|z)), z ~ temperature * p(z)"),
+            "labels_from": label_source, "label": None if label is None else int(label), "balanced": bool(balanced),
+            "label_counts": counts.tolist(), "unknown_labels": int((sink.labels < 0).sum()),
+            "classifier": classifier_info, "samples_drawn": int(draws), "pixels_clipped": sink.clipped,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        sink.finish(metadata)
+    except BaseException:
+        sink.abort()
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    os.replace(tmp, out)
+    result = {"path": out, "num": num, "shape": [num, *image_shape], "dtype": dtype,
+              "label_counts": metadata["label_counts"], "unknown_labels": metadata["unknown_labels"],
+              "draws": int(draws), "png_dir": png_dir, "num_png": sink.num_png, "metadata": metadata,
+              "seconds": time.perf_counter() - t0}
+    if verbose:
+        print(f"vae: wrote {num} samples to {out} ({draws} drawn)", file=sys.stderr)
+    return result
+
+
+def _rejection_fill(sink: _Sink, sampler: Sampler, classifier, num: int, bs: int, max_draws: int | None) -> int:
+    """Draws batches, keeps samples whose predicted class still needs some, until every class has its share."""
+    num_classes = int(classifier.num_classes)
+    targets = _balanced_targets(num, num_classes)
+    counts = np.zeros(num_classes, np.int64)
+    predicted = np.zeros(num_classes, np.int64)
+    limit = int(max_draws) if max_draws is not None else max(50 * num, 20 * bs)
+    draws, i = 0, 0
+    while sink.filled < num:
+        if draws >= limit:
+            short = np.flatnonzero(counts < targets)
+            detail = ", ".join(f"class {c}: {counts[c]} of {targets[c]} (predicted for {predicted[c] / draws:.2%} of "
+                               f"samples)" for c in short)
+            raise SynthesisError(
+                f"balanced synthesis gave up after drawing {draws} samples (max_draws={limit}): the classifier rarely "
+                f"or never assigns some classes to this model's samples — {detail}. The model does not generate "
+                f"them often enough; lower num, raise max_draws, or use a conditional model (model.name=cvae)")
+        x = sampler.draw(i)
+        i += 1
+        draws += bs
+        pred = np.asarray(classifier.predict(x), np.int64)
+        if pred.min() < 0 or pred.max() >= num_classes:
+            raise SynthesisError(f"the classifier predicted labels outside [0, {num_classes})")
+        predicted += np.bincount(pred, minlength=num_classes)
+        keep = []
+        for c in range(num_classes):
+            need = targets[c] - counts[c]
+            if need > 0:
+                idx = np.flatnonzero(pred == c)[:need]
+                counts[c] += idx.size
+                keep.append(idx)
+        if keep:
+            idx = np.sort(np.concatenate(keep))
+            sink.write(x[idx], pred[idx].astype(np.int32))
+    return draws
+
+
+def read_synthetic(path: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(images, labels, metadata) of a file written by `synthesize`."""
+    with np.load(path, allow_pickle=False) as f:
+        return f["images"], f["labels"], json.loads(str(f["metadata"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line: `vae synthesize`
+# ----------------------------------------------------------------------------------------------
+
+def add_synthesize_parser(subparsers) -> Any:
+    """Adds `vae synthesize` to the `vae` command's subparsers."""
+    s = subparsers.add_parser("synthesize", help="export samples of a trained run as .npz (and PNGs) with provenance")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("-n", "--num", type=int, required=True, help="number of samples")
+    s.add_argument("--out", default=None, help="output .npz (default: RUN_DIR/synthetic/samples_seed<SEED>.npz)")
+    s.add_argument("--label", type=int, default=None, help="generate this class only (conditional models)")
+    s.add_argument("--balanced", action="store_true",
+                   help="equal shares of every class (unconditional models: via the dataset classifier)")
+    s.add_argument("--temperature", type=float, default=1.0, help="z ~ temperature * p(z) (default 1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=500)
+    s.add_argument("--png-dir", default=None, help="also write one PNG per sample here, with provenance text chunks")
+    s.add_argument("--uint8", action="store_true", help="store images as uint8 (default: float32 decoder means)")
+    s.add_argument("--compress", action="store_true", help="deflate the .npz")
+    s.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+    s.add_argument("--max-draws", type=int, default=None, help="cap on samples drawn for --balanced rejection")
+    s.add_argument("--classifier-steps", type=int, default=None,
+                   help="training steps of the dataset classifier (--balanced, unconditional models)")
+    return s
+
+
+def run_cli(args) -> int:
+    """Runs `vae synthesize` from parsed arguments; returns the exit status (2 on a bad request)."""
+    out = args.out or os.path.join(args.run_dir, "synthetic", f"samples_seed{args.seed}.npz")
+    try:
+        result = synthesize(args.run_dir, args.num, out=out, label=args.label, balanced=args.balanced,
+                            temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
+                            png_dir=args.png_dir, dtype="uint8" if args.uint8 else "float32", compress=args.compress,
+                            max_draws=args.max_draws, classifier_steps=args.classifier_steps, step=args.step,
+                            verbose=True)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"vae synthesize: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {result['path']}" + (f" and {result['num_png']} PNGs in {result['png_dir']}" if result["png_dir"]
+                                       else ""))
+    print(json.dumps({k: result[k] for k in ("num", "shape", "dtype", "label_counts", "unknown_labels", "draws")}
+                     | {"labels_from": result["metadata"]["labels_from"]}))
+    return 0
+
+
+__all__ = ["synthesize", "generate_arrays", "read_synthetic", "Sampler", "SynthesisError", "add_synthesize_parser",
+           "run_cli", "IMAGE_DTYPES"]
