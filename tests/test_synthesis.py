@@ -20,21 +20,6 @@ from vae.synthesis import (
     synthesize,
 )
 
-TINY = {'train.steps': 10, 'train.eval_every': 10, 'model.hidden': (32,), 'model.latent_dim': 4,
-        'train.progress': False, 'train.final_iwae_samples': 0, 'train.num_samples': 4,
-        'data.train_split': 'train[:512]', 'data.test_split': 'test[:128]'}
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    import vae.config
-    import vae.run
-
-    base = tmp_path_factory.mktemp("synthesis")
-    cfg = vae.config.Config().replace(**TINY)
-    vae.run.train(cfg, str(base / "run"))
-    vae.run.train(cfg.replace(**{"model.name": "cvae"}), str(base / "crun"))
-    return vae.run.load_run(str(base / "run")), vae.run.load_run(str(base / "crun"))
 
 
 class HashClassifier:

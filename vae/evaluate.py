@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vae.data.pipeline import pad_rows
 from vae.models import VAE
 from vae.models.distributions import bits_per_dim
 
@@ -24,12 +25,6 @@ from vae.models.distributions import bits_per_dim
 def _batches(n: int, batch_size: int):
     for start in range(0, n, batch_size):
         yield start, min(start + batch_size, n)
-
-
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
-    if x.shape[0] == size:
-        return x
-    return np.concatenate([x, np.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
 
 
 def _iwae_batch(model: VAE, params: Any, x: jax.Array, y: jax.Array | None, rng: jax.Array, num_chunks: int,
@@ -75,12 +70,12 @@ def iwae_log_likelihood(model: VAE, params: Any, images: np.ndarray, num_samples
     batch_fn = jax.jit(functools.partial(_iwae_batch, model, num_chunks=num_chunks, chunk_size=chunk_size))
     values = []
     for i, (start, stop) in enumerate(_batches(n, batch_size)):
-        x = jnp.asarray(_pad(images[start:stop], batch_size))
+        x = jnp.asarray(pad_rows(images[start:stop], batch_size))
         y = None
         if getattr(model, "num_classes", 0):
             if labels is None:
                 raise ValueError("a conditional model needs `labels` for its log-likelihood")
-            y = jnp.asarray(_pad(labels[start:stop], batch_size))
+            y = jnp.asarray(pad_rows(labels[start:stop], batch_size))
         lp = batch_fn(params, x, y, jax.random.fold_in(key, i))
         values.append(np.asarray(lp)[: stop - start])
     log_px = np.concatenate(values).astype(np.float64)
@@ -113,8 +108,8 @@ def encode_split(model: VAE, params: Any, images: np.ndarray, batch_size: int = 
         raise ValueError("a conditional model needs `labels` to encode")
     means, log_vars = [], []
     for start, stop in _batches(n, batch_size):
-        y = jnp.asarray(_pad(labels[start:stop], batch_size)) if conditional else None
-        m, lv = encode(params, jnp.asarray(_pad(images[start:stop], batch_size)), y)
+        y = jnp.asarray(pad_rows(labels[start:stop], batch_size)) if conditional else None
+        m, lv = encode(params, jnp.asarray(pad_rows(images[start:stop], batch_size)), y)
         means.append(np.asarray(m)[: stop - start])
         log_vars.append(np.asarray(lv)[: stop - start])
     return np.concatenate(means), np.concatenate(log_vars)

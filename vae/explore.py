@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae import plots
+from vae.data.pipeline import pad_rows
 
 FIGURE_KINDS = ("samples", "reconstructions", "interpolation", "traversals", "manifold", "embedding", "curves")
 EMBEDDING_METHODS = ("auto", "latent", "pca", "tsne")
@@ -92,12 +93,6 @@ def _bucket(m: int, batch_size: int) -> int:
     return min(batch_size, max(_MIN_BUCKET, 1 << max(0, m - 1).bit_length()))
 
 
-def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
-    if x.shape[0] == size:
-        return x
-    return np.concatenate([x, np.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
-
-
 @jax.jit
 def _nn_chunk(samples, sample_sq, train, train_sq, valid, best_d2, best_idx, offset):
     """Merges one chunk of training images into the running k best (exact squared L2)."""
@@ -139,13 +134,13 @@ def nearest_neighbours(samples: np.ndarray, train_images: np.ndarray, k: int = 1
     for start in range(0, num_train, chunk):
         block = t_flat[start:start + chunk]
         valid = np.arange(chunk) < block.shape[0]
-        block = jnp.asarray(_pad_rows(block, chunk))
+        block = jnp.asarray(pad_rows(block, chunk))
         chunks.append((block, jnp.sum(block * block, axis=1), jnp.asarray(valid), start))
     indices, distances = [], []
     for s0 in range(0, s_flat.shape[0], batch_size):
         sb = s_flat[s0:s0 + batch_size]
         m = sb.shape[0]
-        sb = jnp.asarray(_pad_rows(sb, _bucket(m, batch_size)))
+        sb = jnp.asarray(pad_rows(sb, _bucket(m, batch_size)))
         s_sq = jnp.sum(sb * sb, axis=1)
         best_d2 = jnp.full((sb.shape[0], k), jnp.inf, jnp.float32)
         best_idx = jnp.zeros((sb.shape[0], k), jnp.int32)
@@ -344,8 +339,8 @@ class Explorer:
             xb = x[start:start + self.batch_size]
             m = xb.shape[0]
             size = _bucket(m, self.batch_size)
-            yb = None if y is None else jnp.asarray(_pad_rows(y[start:start + m], size))
-            out = fn(self.params, jnp.asarray(_pad_rows(xb, size)), yb)
+            yb = None if y is None else jnp.asarray(pad_rows(y[start:start + m], size))
+            out = fn(self.params, jnp.asarray(pad_rows(xb, size)), yb)
             outs.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[:m], out))
         return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
 

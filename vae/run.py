@@ -4,7 +4,7 @@
       config.json        the full resolved config
       metrics.jsonl      one JSON object per logged step (train and test)
       checkpoints/       orbax checkpoints: the latest N and the best
-      figures/           reconstructions.png, samples.png
+      figures/           reconstructions.png, samples.png, traversals.png, interpolations.png
       summary.json       final test metrics, steps, wall time, steps/s
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import signal
@@ -31,10 +30,11 @@ from vae.checkpoint import Checkpointer
 from vae.config import Config, ConfigError
 from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.evaluate import encode_split, iwae_log_likelihood, latent_diagnostics
+from vae.explore import Explorer, make_figure, write_run_figures
 from vae.models import VAE, build_model
 from vae.objectives import build_objective
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
-from vae.plots import image_grid, save_figure
+from vae.plots import save_figure
 from vae.train import (
     count_params,
     create_train_state,
@@ -117,38 +117,6 @@ def _truncate_metrics(path: str, last_step: int) -> None:
         f.writelines(lines)
 
 
-def _to_float(tree: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in jax.device_get(tree).items()}
-
-
-def write_figures(model: VAE, params: Any, test_images: np.ndarray, out_dir: str, seed: int,
-                  num_samples: int = 64, labels: np.ndarray | None = None) -> dict[str, str]:
-    """Writes figures/reconstructions.png (8 test images over their reconstructions, twice)
-    and figures/samples.png (`num_samples` prior samples; for a conditional model, classes
-    in turn); returns their paths."""
-    fig_dir = os.path.join(out_dir, "figures")
-    cls = type(model)
-    n_cls = getattr(model, "num_classes", 0)
-    # evenly spaced over the split, so sorted splits still show every class
-    idx = np.linspace(0, test_images.shape[0] - 1, 16).astype(int)
-    x = jnp.asarray(test_images[idx])
-    y = jnp.asarray(labels[idx]) if n_cls and labels is not None else None
-    recon = jax.jit(lambda p, x, y: model.apply({"params": p}, x, y, method=cls.reconstruct))(params, x, y)
-    pairs = np.concatenate([np.asarray(x[:8]), np.asarray(recon[:8]), np.asarray(x[8:16]), np.asarray(recon[8:16])])
-    paths = {"reconstructions": save_figure(
-        image_grid(pairs, ncols=8, title="Test images and reconstructions",
-                   row_labels=["data", "recon", "data", "recon"]),
-        os.path.join(fig_dir, "reconstructions.png"))}
-    y_gen = jnp.arange(num_samples) % n_cls if n_cls else None
-    generate = jax.jit(lambda p, key, y: model.apply({"params": p}, num_samples, 1.0, y, rngs={"sample": key},
-                                                     method=cls.generate))
-    samples = np.asarray(generate(params, jax.random.PRNGKey(seed), y_gen))
-    paths["samples"] = save_figure(image_grid(samples, ncols=int(math.ceil(math.sqrt(num_samples))),
-                                              title="Samples from the prior (decoder means)"),
-                                   os.path.join(fig_dir, "samples.png"))
-    return paths
-
-
 class NonFiniteError(RuntimeError):
     """Training met a NaN or Inf loss or gradient (with train.on_nonfinite='stop')."""
 
@@ -200,9 +168,9 @@ def _restore_latest_good(checkpointer: Checkpointer, template: Any, out_dir: str
     return template, {}, None
 
 
-def _mean_metrics(pending: list[dict]) -> dict[str, float]:
-    """Means over the logged steps, leaving out steps whose update was skipped as non-finite."""
-    stacked = {k: np.asarray(jax.device_get(jnp.stack([m[k] for m in pending]))) for k in pending[0]}
+def _mean_metrics(stacked: dict[str, np.ndarray]) -> dict[str, float]:
+    """Means over the logged steps ([steps] per metric), leaving out steps whose update was
+    skipped as non-finite."""
     ok = stacked["nonfinite"] == 0
     out = {}
     for k, v in stacked.items():
@@ -307,13 +275,13 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         log({"step": step, "split": "test", **m, "elapsed": elapsed()})
         return m
 
-    def check_finite(done: int, pending: list[dict]) -> None:
-        flags = np.asarray(jax.device_get(jnp.stack([m["nonfinite"] for m in pending])))
+    def check_finite(done: int, stacked: dict[str, np.ndarray]) -> None:
+        flags = stacked["nonfinite"]
         if tc.on_nonfinite == "skip" or not flags.any():
             return
         i = int(np.argmax(flags))
-        bad_step = done - len(pending) + i + 1
-        what = "loss" if float(pending[i]["nonfinite_loss"]) else "gradients (grad_norm)"
+        bad_step = done - len(flags) + i + 1
+        what = "loss" if stacked["nonfinite_loss"][i] else "gradients (grad_norm)"
         path = os.path.join(out_dir, "nonfinite_batch.json")
         with open(path, "w") as f:
             json.dump({"step": bad_step, "metric": what, "batch_indices": batcher.indices(bad_step - 1).tolist(),
@@ -333,7 +301,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         for step in range(start, tc.steps):
             if interrupt.requested:
                 jax.block_until_ready(state)
-                host_pending = [{k: float(v) for k, v in jax.device_get(m).items()} for m in pending]
+                host_pending = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
                 if checkpointer.latest_step() != step:  # (a checkpoint may have just been written here)
                     checkpointer.save(step, state, {"elapsed": elapsed(), "config": config.to_dict(),
                                                     "pending": host_pending, "interrupted": True})
@@ -356,8 +324,11 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
             bar.update(1)
             is_eval = done % tc.eval_every == 0 or done == tc.steps
             if done % tc.log_every == 0 or is_eval:
-                check_finite(done, pending)
-                means = _mean_metrics(pending)
+                # one device-to-host transfer per log point serves the NaN check and the means
+                host = jax.device_get(pending)
+                stacked = {k: np.asarray([m[k] for m in host]) for k in host[0]}
+                check_finite(done, stacked)
+                means = _mean_metrics(stacked)
                 pending.clear()
                 now = time.perf_counter()
                 train_time += now - seg_start
@@ -386,11 +357,10 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
                                             seed=EVAL_SEED)
     means, log_vars = encode_split(model, state.params, test_images, labels=test_ds.labels)
     final["latent"] = latent_diagnostics(means, log_vars)
-    figures = write_figures(model, state.params, test_images, out_dir, config.seed, tc.num_samples,
-                            labels=test_ds.labels)
-    from vae.explore import Explorer, write_run_figures
-
     explorer = Explorer(model, state.params, data=dataclasses.replace(test_ds, images=test_images))
+    figures = {kind: save_figure(make_figure(explorer, kind, steps=steps, seed=config.seed),
+                                 os.path.join(out_dir, "figures", f"{kind}.png"))
+               for kind, steps in (("samples", tc.num_samples), ("reconstructions", None))}
     figures.update(write_run_figures(explorer, out_dir, seed=config.seed))
     summary = {
         "name": config.name,

@@ -114,6 +114,13 @@ class Batcher:
         return batch
 
 
+def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+    """x [n, ...] padded with zero rows to [size, ...], so one compiled shape serves a ragged tail."""
+    if x.shape[0] == size:
+        return x
+    return np.concatenate([x, np.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
+
+
 def eval_batches(images: np.ndarray, labels: np.ndarray | None, batch_size: int):
     """Yields fixed-size batches covering a split in order, the last one padded.
 
@@ -126,11 +133,6 @@ def eval_batches(images: np.ndarray, labels: np.ndarray | None, batch_size: int)
         labels = np.zeros(n, np.int32)
     for start in range(0, n, batch_size):
         x = images[start:start + batch_size]
-        y = labels[start:start + batch_size]
-        mask = np.ones(x.shape[0], np.float32)
-        pad = batch_size - x.shape[0]
-        if pad:
-            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros(pad, y.dtype)])
-            mask = np.concatenate([mask, np.zeros(pad, np.float32)])
-        yield {"image": x, "label": y, "mask": mask}
+        mask = pad_rows(np.ones(x.shape[0], np.float32), batch_size)
+        yield {"image": pad_rows(x, batch_size), "label": pad_rows(labels[start:start + batch_size], batch_size),
+               "mask": mask}
