@@ -243,3 +243,24 @@ def test_make_figure_every_kind_from_a_run(run_dir, tmp_path):
     _assert_png(save_figure(make_figure(None, "curves", run_dir=run_dir), tmp_path / "curves2.png"))
     paths = write_run_figures(ex, run_dir)
     assert all(os.path.exists(p) for p in paths.values())
+
+
+def test_factor_dims_finds_the_dimension_that_copies_each_factor():
+    n = 600
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, n), rng.integers(0, 6, n)], axis=1)
+    ex = _explorer(n=n, factors=factors)
+    mean = rng.standard_normal((n, LATENT)).astype(np.float32)   # dims 1 and 3: noise
+    mean[:, 2] = factors[:, 0]                                   # a copy of factor 0
+    mean[:, 0] = factors[:, 1] + 0.01 * rng.standard_normal(n)   # factor 1, slightly blurred
+    ex._posterior = (mean, np.ones_like(mean))
+    info = ex.factor_dims()
+    np.testing.assert_array_equal(info["dims"], [2, 0])
+    assert info["normalized_mi"].shape == (LATENT, 2)
+    # 20 bins separate 3 (and 6) distinct values, so the copies carry the whole factor entropy
+    np.testing.assert_allclose(info["normalized_mi"][2, 0], 1.0, atol=1e-9)
+    np.testing.assert_allclose(info["normalized_mi"][0, 1], 1.0, atol=1e-9)
+    assert info["normalized_mi"][[1, 3]].max() < 0.2
+    assert info["factor_names"] == ["factor 0", "factor 1"]
+    with pytest.raises(ValueError, match="ground-truth factors"):
+        _explorer().factor_dims()

@@ -461,6 +461,24 @@ class Explorer:
         order = np.argsort(-kl, kind="stable")
         return order, kl[order]
 
+    def factor_dims(self, num_bins: int = 20) -> dict:
+        """Which latent dimension carries each ground-truth factor of the held data (sprites).
+
+        The posterior means [N, d] are binned per dim (`num_bins` equal-width bins, as MIG
+        does) and the plug-in mutual information with each factor is divided by that factor's
+        entropy. Returns {'dims': [F] the most informative dim per factor, 'normalized_mi':
+        [d, F] in [0, 1], 'factor_names': [F]}. Raises ValueError without factors."""
+        if self.factors is None:
+            raise ValueError("factor_dims() needs data with ground-truth factors (e.g. the sprites dataset)")
+        from vae.metrics.disentanglement import discrete_entropy, discrete_mutual_info, histogram_discretize
+
+        factors = np.asarray(self.factors)
+        mi = discrete_mutual_info(histogram_discretize(self.posterior()[0], num_bins), factors)
+        entropy = discrete_entropy(factors)
+        normalized = np.where(entropy[None, :] > 0, mi / np.maximum(entropy[None, :], 1e-12), 0.0)
+        names = list(getattr(self.info, "factor_names", None) or [f"factor {j}" for j in range(factors.shape[1])])
+        return {"dims": np.argmax(normalized, axis=0), "normalized_mi": normalized, "factor_names": names}
+
     def aggregate_posterior_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation per dim of the aggregate posterior q(z) = mean_x q(z|x)
         on the held data: mean = E[mu], var = Var[mu] + E[sigma^2]."""
