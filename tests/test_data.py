@@ -1,5 +1,6 @@
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -89,3 +90,20 @@ def test_eval_batches_pad_and_mask():
     assert [b["image"].shape[0] for b in batches] == [3, 3, 3]
     assert batches[-1]["mask"].tolist() == [1.0, 0.0, 0.0]
     assert sum(b["mask"].sum() for b in batches) == 7
+
+
+def test_bernoulli16_frequencies_match_p_and_draws_are_uncorrelated():
+    from vae.data.pipeline import bernoulli16
+
+    p = jnp.asarray(np.tile(np.array([0.0, 1.0, 0.3, 0.5, 1 / 255, 254 / 255], np.float32), (40_000, 1)))
+    a = np.asarray(bernoulli16(jax.random.PRNGKey(0), p))
+    b = np.asarray(bernoulli16(jax.random.PRNGKey(1), p))
+    assert a.dtype == np.float32 and a.shape == p.shape and set(np.unique(a)) <= {0.0, 1.0}
+    assert a[:, 0].max() == 0.0 and a[:, 1].min() == 1.0  # exact at p = 0 and p = 1
+    freq = a.mean(0)
+    sigma = np.sqrt(np.asarray(p[0]) * (1 - np.asarray(p[0])) / a.shape[0])
+    assert np.all(np.abs(freq - np.asarray(p[0])) <= 5 * sigma + 2e-5), freq
+    # neighbouring draws (same word) and draws of different keys are independent: correlation ~ 0
+    x = a[:, 2:4].reshape(-1)
+    assert abs(np.corrcoef(x[0::2], x[1::2])[0, 1]) < 0.02
+    assert abs(np.corrcoef(a[:, 3], b[:, 3])[0, 1]) < 0.02

@@ -21,6 +21,17 @@ def binarize(images: np.ndarray, seed: int) -> np.ndarray:
     return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
 
 
+def bernoulli16(key: jax.Array, p: jax.Array) -> jax.Array:
+    """Bernoulli(p) draws in {0, 1} (p's shape and dtype) from 16-bit uniforms: two per 32-bit
+    word of `jax.random.bits`, so half the threefry work of `jax.random.bernoulli` (0.5 vs
+    1.0 ms for a 128x784 batch on 2 CPU cores, where an MLP step takes ~7 ms). P(1) =
+    ceil(65536 p) / 65536, within 1.5e-5 of p, exact for p = 0 and p = 1."""
+    n = p.size
+    words = jax.random.bits(key, ((n + 1) // 2,), jnp.uint32)
+    u = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:n].reshape(p.shape)
+    return (u.astype(jnp.float32) < p.astype(jnp.float32) * 65536.0).astype(p.dtype)
+
+
 def prepare(dataset: Dataset, mode: str, *, train: bool, seed: int) -> np.ndarray:
     """Images as the model sees them before batching.
 
@@ -84,13 +95,39 @@ class Batcher:
         start = (step % self.steps_per_epoch) * self.batch_size
         return perm[start:start + self.batch_size]
 
+    @property
+    def fusable(self) -> bool:
+        """Whether `gather` can run inside a jitted train step (`vae.train.make_fused_train_step`)."""
+        return not self._multiprocess
+
+    @property
+    def data_sharding(self):
+        """Sharding of `data(step)`'s arrays (replicated over the mesh), or None without a mesh."""
+        return None if self._mesh is None else self.images.sharding
+
+    def data(self, step: int) -> tuple:
+        """(images, labels, permutation of this step's epoch): the device arrays `gather` reads."""
+        epoch = self.epoch_of(step)
+        if epoch != self._epoch:
+            self._perm = self._perm_fn(epoch)
+            self._epoch = epoch
+        return self.images, self.labels, self._perm
+
+    def gather(self, images, labels, perm, step) -> dict:
+        """The batch of `step` (a traced or concrete int) from `data(step)`'s arrays, as a pure
+        function for use inside jit; sharded over the mesh's 'data' axis when there is one."""
+        batch = self._gather(images, labels, perm, step)
+        if self._mesh is not None:
+            batch = jax.lax.with_sharding_constraint(batch, self._batch_sharding)
+        return batch
+
     def _gather(self, images, labels, perm, step):
         start = (step % self.steps_per_epoch) * self.batch_size
         idx = jax.lax.dynamic_slice_in_dim(perm, start, self.batch_size)
         x = images[idx]
         if self._dynamic:
             key = jax.random.fold_in(jax.random.fold_in(self._key, 1), step)
-            x = jax.random.bernoulli(key, x).astype(x.dtype)
+            x = bernoulli16(key, x)
         batch = {"image": x, "label": labels[idx]}
         if self._multiprocess:  # this process's rows of the global batch
             per = self.batch_size // jax.process_count()
@@ -103,11 +140,7 @@ class Batcher:
 
     def batch(self, step: int) -> dict:
         """The batch of training step `step` (0-based)."""
-        epoch = self.epoch_of(step)
-        if epoch != self._epoch:
-            self._perm = self._perm_fn(epoch)
-            self._epoch = epoch
-        batch = self._gather_fn(self.images, self.labels, self._perm, step)
+        batch = self._gather_fn(*self.data(step), step)
         if self._multiprocess:
             batch = jax.tree_util.tree_map(
                 lambda a: jax.make_array_from_process_local_data(self._batch_sharding, np.asarray(a)), batch)
