@@ -359,27 +359,25 @@ def bench_pipeline(args, results):
     optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
     fused = make_fused_train_step(model, vae.ELBO(), optimizer, batcher)
     fused_box = {"state": vae.create_train_state(model, optimizer, shape, seed=0)}
-    counter = {"s": 0}
+    def epochs(holder, step_at):
+        """Runs k epochs of `step_at(state, i)` (i: the step index of this contestant's stream)."""
+        counter = {"i": 0}
 
-    def separate_epoch(k):  # Batcher.batch(step) as its own program, then the step
-        for _ in range(k):
-            state = box["state"]
-            for _ in range(n):
-                state, metrics = step(state, batcher.batch(counter["s"]))
-                counter["s"] += 1
-            jax.block_until_ready(metrics["loss"])
-            box["state"] = state
+        def run(k):
+            for _ in range(k):
+                state = holder["state"]
+                for _ in range(n):
+                    state, metrics = step_at(state, counter["i"])
+                    counter["i"] += 1
+                jax.block_until_ready(metrics["loss"])
+                holder["state"] = state
 
-    def fused_epoch(k):  # what vae.run.train does: the batch gathered inside the step's program
-        for _ in range(k):
-            state = fused_box["state"]
-            for _ in range(n):
-                state, metrics = fused(state, batcher.data(counter["f"]))
-                counter["f"] += 1
-            jax.block_until_ready(metrics["loss"])
-            fused_box["state"] = state
+        return run
 
-    counter["f"] = 0
+    # Batcher.batch(step) as its own program, then the step; and what vae.run.train does: the batch
+    # gathered inside the step's program
+    separate_epoch = epochs(box, lambda state, i: step(state, batcher.batch(i)))
+    fused_epoch = epochs(fused_box, lambda state, i: fused(state, batcher.data(i)))
 
     def fixed_epoch(k):
         run_fixed(k * n)
