@@ -8,7 +8,7 @@ from other processes hits both alike, and warm-up excluded:
     vae.VAE, vae.make_optimizer, vae.create_train_state, vae.make_train_step, vae.ELBO) for an
     MLP VAE, a conv VAE and the Burgess 64x64 net, against the same models in PyTorch eager
     (same layer sizes, Adam, Bernoulli BCE-with-logits summed over pixels, analytic KL); the
-    conv nets also with the decoders' `conv_impl='xla'` (plain nn.ConvTranspose);
+    conv nets also with `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
   * a hand-written jitted flax/optax MLP step (no toolkit code): toolkit / plain;
   * achieved GFLOP/s of the MLP step vs a 1024x1024 float32 matmul measured in the same run;
   * an epoch through the data pipeline as vae.run drives it (the batch gathered inside the step's program,
@@ -99,7 +99,7 @@ def toolkit_model(arch: str, conv_impl: str = "auto"):
     if arch == "conv":
         # ModelConfig's conv family always has a dense layer (hidden[0]); the benchmark net goes from the
         # conv features straight to the latent, so the modules are built directly (ConvEncoder hidden=None)
-        enc = ConvEncoder(CONV_LATENT, channels=CONV_CHANNELS, hidden=None)
+        enc = ConvEncoder(CONV_LATENT, channels=CONV_CHANNELS, hidden=None, conv_impl=conv_impl)
         dec = ConvDecoder((28, 28, 1), channels=tuple(reversed(CONV_CHANNELS)), hidden=None, conv_impl=conv_impl)
         return vae.VAE(encoder=enc, decoder=dec, prior=StandardNormalPrior(), likelihood=BernoulliLikelihood(),
                        latent_dim=CONV_LATENT), (28, 28, 1)
@@ -107,7 +107,8 @@ def toolkit_model(arch: str, conv_impl: str = "auto"):
         if conv_impl == "auto":
             return vae.build_model(vae.ModelConfig(architecture="burgess", latent_dim=BURGESS_LATENT),
                                    (64, 64, 1)), (64, 64, 1)
-        return vae.VAE(encoder=BurgessEncoder(BURGESS_LATENT), decoder=BurgessDecoder((64, 64, 1), conv_impl=conv_impl),
+        return vae.VAE(encoder=BurgessEncoder(BURGESS_LATENT, conv_impl=conv_impl),
+                       decoder=BurgessDecoder((64, 64, 1), conv_impl=conv_impl),
                        prior=StandardNormalPrior(), likelihood=BernoulliLikelihood(),
                        latent_dim=BURGESS_LATENT), (64, 64, 1)
     raise ValueError(arch)

@@ -1,5 +1,7 @@
 """The matmul transposed convolution (MatmulConvTranspose, the CPU default of ConvDecoder and
-BurgessDecoder) computes the same function with the same parameters as flax's nn.ConvTranspose:
+BurgessDecoder) computes the same function with the same parameters as flax's nn.ConvTranspose,
+and MatmulConv (the encoders' strided convolutions, whose input gradient goes through it) the
+same as nn.Conv:
 forward outputs and gradients agree within float32 tolerance, and parameter trees (names,
 shapes, initial values) are identical, so checkpoints load either way.
 
@@ -20,10 +22,14 @@ import pytest
 import vae
 from vae.models.networks import (
     BurgessDecoder,
+    BurgessEncoder,
     ConvDecoder,
+    ConvEncoder,
+    MatmulConv,
     MatmulConvTranspose,
     conv_transpose_same,
     resolve_conv_impl,
+    strided_conv_same,
 )
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -130,9 +136,9 @@ def test_conv_vae_loss_and_gradients_match_xla():
     """The toolkit's ELBO and its gradients through a whole conv VAE (the benchmark's layout,
     narrower) agree with either implementation (same params)."""
     shape = (28, 28, 1)
-    enc = vae.models.ConvEncoder(8, channels=(8, 16), hidden=None, activation=jnp.tanh)
+    enc = lambda impl: vae.models.ConvEncoder(8, channels=(8, 16), hidden=None, activation=jnp.tanh, conv_impl=impl)
     dec = lambda impl: ConvDecoder(shape, channels=(16, 8), hidden=None, activation=jnp.tanh, conv_impl=impl)
-    fast, ref = (vae.VAE(encoder=enc, decoder=dec(impl), prior=vae.models.StandardNormalPrior(),
+    fast, ref = (vae.VAE(encoder=enc(impl), decoder=dec(impl), prior=vae.models.StandardNormalPrior(),
                          likelihood=vae.models.BernoulliLikelihood(), latent_dim=8) for impl in ("matmul", "xla"))
     init = lambda m: jax.jit(m.init)({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)},
                                      jnp.zeros((1, *shape)))["params"]
@@ -150,3 +156,71 @@ def test_conv_vae_loss_and_gradients_match_xla():
     (loss_a, g_a), (loss_b, g_b) = both(params)
     assert float(loss_a) == pytest.approx(float(loss_b), rel=1e-5)
     jax.tree_util.tree_map(lambda a, b: _close(a, b, rtol=1e-3, atol=1e-5), g_a, g_b)
+
+
+# (H, W, kernel, stride, Ci, Co) with H, W divisible by the stride (MatmulConv's fast path)
+STRIDED = [(32, 32, 4, 2, 8, 5), (16, 16, 2, 2, 3, 4), (12, 12, 3, 2, 3, 4), (12, 15, 5, 3, 3, 2), (8, 8, 1, 2, 2, 3),
+           (8, 9, (4, 3), (2, 3), 2, 3)]
+
+
+@pytest.mark.parametrize("case", STRIDED, ids=str)
+def test_strided_conv_matches_lax_forward_and_gradients(case):
+    h, w, k, s, ci, co = case
+    kh, kw = (k, k) if isinstance(k, int) else k
+    strides = (s, s) if isinstance(s, int) else s
+    kx, kk, kc = jax.random.split(jax.random.PRNGKey(h * 17 + w), 3)
+    x = jax.random.normal(kx, (2, h, w, ci))
+    kernel = jax.random.normal(kk, (kh, kw, ci, co))
+    cot = jax.random.normal(kc, (2, h // strides[0], w // strides[1], co))
+
+    @jax.jit
+    def both(x, kernel):
+        lax_conv = lambda x, k: jax.lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=DN)
+        fast_out, fast_vjp = jax.vjp(lambda x, k: strided_conv_same(x, k, strides), x, kernel)
+        ref_out, ref_vjp = jax.vjp(lax_conv, x, kernel)
+        return (fast_out, *fast_vjp(cot)), (ref_out, *ref_vjp(cot))
+
+    for got, want in zip(*both(x, kernel)):
+        assert got.shape == want.shape
+        _close(got, want)
+
+
+def test_matmul_conv_params_identical_and_fallbacks():
+    for shape, strides in [((2, 8, 8, 3), (2, 2)), ((2, 9, 9, 3), (2, 2)), ((2, 8, 8, 3), (1, 1))]:
+        x = jax.random.normal(jax.random.PRNGKey(0), shape)  # 9x9 / stride 1: nn.Conv's own path
+        ref = nn.Conv(4, (3, 3), strides=strides, padding="SAME")
+        fast = MatmulConv(4, (3, 3), strides=strides, padding="SAME")
+        assert fast._fast_path(x) == (shape[1] == 8 and strides == (2, 2))
+        p_ref, p_fast = ref.init(jax.random.PRNGKey(1), x), fast.init(jax.random.PRNGKey(1), x)
+        _same_tree(p_fast, p_ref)
+        _close(fast.apply(p_ref, x), ref.apply(p_ref, x))
+
+
+ENCODERS = {
+    "conv_28": (ConvEncoder, dict(latent_dim=6, channels=(8, 16), hidden=16), (28, 28, 1)),
+    "burgess_64": (BurgessEncoder, dict(latent_dim=6), (64, 64, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODERS))
+def test_encoders_same_params_outputs_and_gradients(name):
+    cls, kw, shape = ENCODERS[name]
+    fast, ref = cls(conv_impl="matmul", **kw), cls(conv_impl="xla", **kw)
+    x = jax.random.uniform(jax.random.PRNGKey(2), (3, *shape))
+    p_fast, p_ref = jax.jit(fast.init)(jax.random.PRNGKey(3), x), jax.jit(ref.init)(jax.random.PRNGKey(3), x)
+    _same_tree(p_fast, p_ref)
+    smooth_fast, smooth_ref = cls(conv_impl="matmul", activation=jnp.tanh, **kw), cls(conv_impl="xla",
+                                                                                      activation=jnp.tanh, **kw)
+
+    @jax.jit
+    def results(p, x):
+        def grad(m):
+            return jax.grad(lambda p, x: sum(jnp.sum(o * jnp.arange(o.size).reshape(o.shape) / o.size)
+                                             for o in m.apply(p, x)), argnums=(0, 1))(p, x)
+        return fast.apply(p, x), ref.apply(p, x), grad(smooth_fast), grad(smooth_ref)
+
+    out_fast, out_ref, (gp_fast, gx_fast), (gp_ref, gx_ref) = results(p_ref, x)
+    for a, b in zip(out_fast, out_ref):
+        _close(a, b)
+    _close(gx_fast, gx_ref)
+    jax.tree_util.tree_map(_close, gp_fast, gp_ref)
