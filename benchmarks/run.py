@@ -11,8 +11,8 @@ from other processes hits both alike, and warm-up excluded:
     conv nets also with `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
   * a hand-written jitted flax/optax MLP step (no toolkit code): toolkit / plain;
   * achieved GFLOP/s of the MLP step vs a 1024x1024 float32 matmul measured in the same run;
-  * an epoch through the data pipeline as vae.run drives it (the batch gathered inside the step's program,
-    make_fused_train_step) and as a separate Batcher.batch(step) program, vs the step on a fixed batch;
+  * an epoch through the data pipeline as vae.run drives it (Batcher.batch(step), then the step) and with
+    the batch gathered inside the step's program (make_fused_train_step), vs the step on a fixed batch;
   * IWAE (k=5,000) on mnist5k test images in a child process: seconds and peak RSS;
   * compile time and number of compilations of the train step in a `vae.run.train` run.
 Reported: medians over repeats, and for ratios the median of the per-repeat (paired) ratios.
@@ -375,8 +375,8 @@ def bench_pipeline(args, results):
 
         return run
 
-    # Batcher.batch(step) as its own program, then the step; and what vae.run.train does: the batch
-    # gathered inside the step's program
+    # what vae.run.train does: Batcher.batch(step) as its own program, then the step; and the
+    # alternative, the batch gathered inside the step's program (make_fused_train_step)
     separate_epoch = epochs(box, lambda state, i: step(state, batcher.batch(i)))
     fused_epoch = epochs(fused_box, lambda state, i: fused(state, batcher.data(i)))
 
@@ -384,14 +384,14 @@ def bench_pipeline(args, results):
         run_fixed(k * n)
 
     repeats = args.repeats or (3 if args.quick else 7)
-    samples = interleaved({"fused_pipeline": fused_epoch, "separate_batch_program": separate_epoch,
+    samples = interleaved({"batch_program": separate_epoch, "fused_in_step": fused_epoch,
                            "fixed_batch": fixed_epoch}, repeats, 1, warmup=1)
     med = {k: float(np.median(v)) for k, v in samples.items()}
     results["pipeline"] = {
-        "steps_per_epoch": n, "batch": 128, "epoch_s": med["fused_pipeline"], "fixed_batch_s": med["fixed_batch"],
-        "separate_epoch_s": med["separate_batch_program"],
-        "overhead_pct": 100.0 * (paired_ratio(samples["fused_pipeline"], samples["fixed_batch"]) - 1.0),
-        "separate_overhead_pct": 100.0 * (paired_ratio(samples["separate_batch_program"], samples["fixed_batch"]) - 1.0),
+        "steps_per_epoch": n, "batch": 128, "epoch_s": med["batch_program"], "fixed_batch_s": med["fixed_batch"],
+        "fused_epoch_s": med["fused_in_step"],
+        "overhead_pct": 100.0 * (paired_ratio(samples["batch_program"], samples["fixed_batch"]) - 1.0),
+        "fused_overhead_pct": 100.0 * (paired_ratio(samples["fused_in_step"], samples["fixed_batch"]) - 1.0),
         "repeats": repeats,
     }
 
@@ -455,7 +455,7 @@ def bench_compiles(args, results):
     from vae.config import Config
 
     captured = {}
-    original = vrun.make_fused_train_step
+    original = vrun.make_train_step
 
     def capture(*a, **kw):
         fn = original(*a, **kw)
@@ -480,16 +480,16 @@ def bench_compiles(args, results):
     config = Config().replace(**{"train.steps": steps, "train.eval_every": steps // 2, "train.log_every": 20,
                                  "train.final_iwae_samples": 0, "train.progress": False,
                                  "model.latent_dim": MLP_LATENT})
-    vrun.make_fused_train_step = capture
+    vrun.make_train_step = capture
     try:
         with tempfile.TemporaryDirectory() as tmp:
             summary = vrun.train(config, os.path.join(tmp, "run"))
     finally:
-        vrun.make_fused_train_step = original
+        vrun.make_train_step = original
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
-    train_compiles = [c for c in compiles if c[0] == "jit(fused)"]
+    train_compiles = [c for c in compiles if c[0] == "jit(train_step)"]
     results["compile"] = {
         "run_steps": steps,
         "train_step_cache_size": int(captured["fn"]._cache_size()),
@@ -564,10 +564,10 @@ def table(results) -> str:
                          f"1024^2 matmul {f['matmul1024_gflops']:.1f} GFLOP/s -> roofline {100 * f['roofline_ratio']:.0f}%")
     if "pipeline" in results:
         p = results["pipeline"]
-        lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps, batch gathered in the step (vae.run) "
+        lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps through Batcher.batch (vae.run) "
                      f"{p['epoch_s'] * 1e3:.1f} ms vs fixed batch {p['fixed_batch_s'] * 1e3:.1f} ms -> overhead "
-                     f"{p['overhead_pct']:.1f}% (as a separate program: {p['separate_epoch_s'] * 1e3:.1f} ms, "
-                     f"{p['separate_overhead_pct']:.1f}%)")
+                     f"{p['overhead_pct']:.1f}% (batch gathered inside the step: {p['fused_epoch_s'] * 1e3:.1f} ms, "
+                     f"{p['fused_overhead_pct']:.1f}%)")
     if "iwae" in results:
         i = results["iwae"]
         if "error" in i:

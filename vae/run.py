@@ -41,7 +41,6 @@ from vae.train import (
     evaluate,
     learning_rate_schedule,
     make_eval_step,
-    make_fused_train_step,
     make_optimizer,
     make_train_step,
 )
@@ -258,13 +257,10 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
                       dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
                       mesh=mesh if parallel else None)
-    if batcher.fusable:  # the batch is gathered inside the train step's program: one dispatch per step
-        fused_step = make_fused_train_step(model, objective, optimizer, batcher, schedule, state_sharding=shardings)
-        train_step = lambda state, step: fused_step(state, batcher.data(step))  # noqa: E731
-    else:
-        plain_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
-                                     batch_sharding=batch_sharding(mesh) if parallel else None)
-        train_step = lambda state, step: plain_step(state, batcher.batch(step))  # noqa: E731
+    # The batch comes from its own small jitted program (Batcher.batch): gathering it inside the
+    # train step (make_fused_train_step) measured 2-4 points slower on 2 CPU cores (benchmarks/NOTES.md).
+    train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
+                                 batch_sharding=batch_sharding(mesh) if parallel else None)
     eval_step = make_eval_step(model, objective)
     eval_rng = jax.random.PRNGKey(EVAL_SEED)
 
@@ -316,7 +312,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
                 print(f"vae: interrupted; saved a checkpoint at step {step} in {out_dir} (resume with --resume)",
                       file=sys.stderr)
                 raise KeyboardInterrupt
-            state, metrics = train_step(state, step)
+            state, metrics = train_step(state, batcher.batch(step))
             pending.append(metrics)
             done = step + 1
             if block:

@@ -163,9 +163,11 @@ def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: opta
                           batcher: Any, schedule: optax.Schedule | None = None, *, state_sharding: Any = None) -> Callable:
     """Like make_train_step, with the batch built inside the same compiled program:
     `(state, batcher.data(step)) -> (state, metrics)` gathers (and binarizes) batch `state.step`
-    of a `vae.data.pipeline.Batcher` on device. One dispatch per step instead of two: the
-    separate batch program cost 9-21% of an MLP step on 2 CPU cores. Not for multi-process
-    batchers (their batches are assembled on the host)."""
+    of a `vae.data.pipeline.Batcher` on device: one dispatch per step instead of two, with the
+    same states and metrics. On 2 CPU cores it measured no faster than Batcher.batch followed by
+    make_train_step's step (the Bernoulli draw costs, not the dispatch; benchmarks/NOTES.md), so
+    vae.run uses the latter. Not for multi-process batchers (their batches are assembled on the
+    host)."""
     if not batcher.fusable:
         raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
     step_fn = _step_fn(model, objective, optimizer, schedule)
