@@ -48,6 +48,18 @@ def _same_tree(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def _case_arrays(case, upsample: bool):
+    """Random input [2, H, W, Ci], kernel [kh, kw, Ci, Co] and output cotangent for a case
+    (H, W, kernel, stride, Ci, Co); the output is H*s (transposed conv) or H/s (strided conv)."""
+    h, w, k, s, ci, co = case
+    kh, kw = (k, k) if isinstance(k, int) else k
+    strides = (s, s) if isinstance(s, int) else s
+    kx, kk, kc = jax.random.split(jax.random.PRNGKey(h * 31 + w + upsample), 3)
+    out_hw = (strides[0] * h, strides[1] * w) if upsample else (h // strides[0], w // strides[1])
+    return (jax.random.normal(kx, (2, h, w, ci)), jax.random.normal(kk, (kh, kw, ci, co)),
+            jax.random.normal(kc, (2, *out_hw, co)), strides)
+
+
 # (H, W, kernel, stride, Ci, Co): the toolkit's layers, odd sizes, kernels not a multiple of the
 # stride, kernels smaller than the stride, unequal strides
 CASES = [(7, 7, 4, 2, 8, 5), (14, 14, 4, 2, 6, 1), (5, 9, 3, 2, 3, 4), (6, 5, 5, 3, 2, 3), (3, 3, 1, 2, 2, 2),
@@ -56,13 +68,7 @@ CASES = [(7, 7, 4, 2, 8, 5), (14, 14, 4, 2, 6, 1), (5, 9, 3, 2, 3, 4), (6, 5, 5,
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_function_matches_lax_forward_and_gradients(case):
-    h, w, k, s, ci, co = case
-    kh, kw = (k, k) if isinstance(k, int) else k
-    strides = (s, s) if isinstance(s, int) else s
-    kx, kk, kc = jax.random.split(jax.random.PRNGKey(h * 31 + w), 3)
-    x = jax.random.normal(kx, (2, h, w, ci))
-    kernel = jax.random.normal(kk, (kh, kw, ci, co))
-    cot = jax.random.normal(kc, (2, strides[0] * h, strides[1] * w, co))
+    x, kernel, cot, strides = _case_arrays(case, upsample=True)
 
     @jax.jit
     def all_results(x, kernel):
@@ -165,13 +171,7 @@ STRIDED = [(32, 32, 4, 2, 8, 5), (16, 16, 2, 2, 3, 4), (12, 12, 3, 2, 3, 4), (12
 
 @pytest.mark.parametrize("case", STRIDED, ids=str)
 def test_strided_conv_matches_lax_forward_and_gradients(case):
-    h, w, k, s, ci, co = case
-    kh, kw = (k, k) if isinstance(k, int) else k
-    strides = (s, s) if isinstance(s, int) else s
-    kx, kk, kc = jax.random.split(jax.random.PRNGKey(h * 17 + w), 3)
-    x = jax.random.normal(kx, (2, h, w, ci))
-    kernel = jax.random.normal(kk, (kh, kw, ci, co))
-    cot = jax.random.normal(kc, (2, h // strides[0], w // strides[1], co))
+    x, kernel, cot, strides = _case_arrays(case, upsample=False)
 
     @jax.jit
     def both(x, kernel):

@@ -89,6 +89,15 @@ def resolve_conv_impl(impl: str) -> str:
     return impl
 
 
+def _pair(v) -> tuple:
+    """A kernel size, stride or dilation given as an int or a sequence, as a tuple."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _no_dilation(d) -> bool:
+    return d is None or all(v == 1 for v in _pair(d))
+
+
 def _same_transpose_pad_before(k: int, s: int) -> int:
     """pad_a of `lax.conv_transpose(..., padding='SAME')` for kernel k, stride s."""
     return k - 1 if s > k - 1 else -(-(k + s - 2) // 2)
@@ -181,20 +190,16 @@ class MatmulConvTranspose(nn.ConvTranspose):
     method: str = "auto"
 
     def _fast_path(self, inputs) -> bool:
-        ks = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        strides = self.strides if self.strides is not None else 1
-        strides = (strides,) * len(ks) if isinstance(strides, int) else tuple(strides)
-        dil = self.kernel_dilation
+        ks, strides = _pair(self.kernel_size), _pair(self.strides if self.strides is not None else 1)
         return (len(ks) == 2 and isinstance(self.padding, str) and self.padding.upper() == "SAME"
-                and self.mask is None and (dil is None or all(d == 1 for d in ((dil,) * 2 if isinstance(dil, int) else dil)))
+                and self.mask is None and _no_dilation(self.kernel_dilation)
                 and all(s > 1 for s in strides) and inputs.ndim >= 3)
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         if not self._fast_path(inputs):
             return super().__call__(inputs)
-        kernel_size = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        strides = (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+        kernel_size, strides = _pair(self.kernel_size), _pair(self.strides)
         batch_shape = inputs.shape[:-3]
         if inputs.ndim != 4:  # flatten (or add) batch axes, as nn.ConvTranspose does
             inputs = inputs.reshape((-1,) + inputs.shape[-3:])
@@ -249,21 +254,17 @@ class MatmulConv(nn.Conv):
     else falls back to `nn.Conv`'s own code. Name instances as nn.Conv would be named."""
 
     def _fast_path(self, inputs) -> bool:
-        ks = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        strides = self.strides if self.strides is not None else 1
-        strides = (strides,) * len(ks) if isinstance(strides, int) else tuple(strides)
-        ones = lambda d: d is None or all(v == 1 for v in ((d,) * 2 if isinstance(d, int) else d))  # noqa: E731
+        ks, strides = _pair(self.kernel_size), _pair(self.strides if self.strides is not None else 1)
         return (len(ks) == 2 and inputs.ndim == 4 and isinstance(self.padding, str) and self.padding.upper() == "SAME"
-                and self.mask is None and self.feature_group_count == 1 and ones(self.kernel_dilation)
-                and ones(self.input_dilation) and all(st > 1 for st in strides)
+                and self.mask is None and self.feature_group_count == 1 and _no_dilation(self.kernel_dilation)
+                and _no_dilation(self.input_dilation) and all(st > 1 for st in strides)
                 and inputs.shape[1] % strides[0] == 0 and inputs.shape[2] % strides[1] == 0)
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         if not self._fast_path(inputs):
             return super().__call__(inputs)
-        kernel_size = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        strides = (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+        kernel_size, strides = _pair(self.kernel_size), _pair(self.strides)
         kernel = self.param("kernel", self.kernel_init, kernel_size + (inputs.shape[-1], self.features),
                             self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
