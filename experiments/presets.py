@@ -89,7 +89,12 @@ def beta_vae_sprites() -> Config:
 
 @register
 def annealed_vae_sprites() -> Config:
-    """AnnealedVAE (Burgess et al. 2018): gamma=1000, C to 25 nats over the run (paper: 100k steps), on sprites."""
+    """AnnealedVAE (Burgess et al. 2018): gamma=1000, C to 25 nats over the run (paper: 100k steps), on sprites.
+
+    At this 3,000-step budget the KL tracks C but the reconstruction barely improves (test
+    recon ~384 nats against ~65 for the other sprites presets): gamma * |KL - C| dominates the
+    encoder's gradient, and codes that meet the capacity need not describe x. Raise both
+    train.steps and objective.capacity_steps towards the paper's 100k."""
     return Config(name="annealed_vae_sprites", data=SPRITES, model=_model(BURGESS, name="annealed_vae"),
                   objective=ObjectiveConfig(gamma=1000.0, capacity_max=25.0, capacity_steps=SPRITES_TRAIN.steps),
                   optim=SPRITES_OPTIM, train=SPRITES_TRAIN)
