@@ -11,8 +11,8 @@ from other processes hits both alike, and warm-up excluded:
     conv nets also with `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
   * a hand-written jitted flax/optax MLP step (no toolkit code): toolkit / plain;
   * achieved GFLOP/s of the MLP step vs a 1024x1024 float32 matmul measured in the same run;
-  * an epoch through the data pipeline as vae.run drives it (Batcher.batch(step), then the step) and with
-    the batch gathered inside the step's program (make_fused_train_step), vs the step on a fixed batch;
+  * an epoch through the data pipeline as vae.run drives it (Batcher.batch(step), then the step) vs the
+    step on a fixed batch;
   * IWAE (k=5,000) on mnist5k test images in a child process: seconds and peak RSS;
   * compile time and number of compilations of the train step in a `vae.run.train` run.
 Reported: medians over repeats, and for ratios the median of the per-repeat (paired) ratios.
@@ -350,48 +350,32 @@ def bench_pipeline(args, results):
     import jax
     import vae
     from vae.data.pipeline import Batcher
-    from vae.train import make_fused_train_step
 
     data = vae.data.load("mnist5k", "train")
     model, shape = toolkit_model("mlp")
     batcher = Batcher(data.images, data.labels, batch_size=128, seed=0, dynamic_binarization=True)
     n = batcher.steps_per_epoch
     run_fixed, step, box, fixed = toolkit_runner(model, shape, binary_batch(shape, 128))
-    optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
-    fused = make_fused_train_step(model, vae.ELBO(), optimizer, batcher)
-    fused_box = {"state": vae.create_train_state(model, optimizer, shape, seed=0)}
-    def epochs(holder, step_at):
-        """Runs k epochs of `step_at(state, i)` (i: the step index of this contestant's stream)."""
-        counter = {"i": 0}
+    counter = {"s": 0}
 
-        def run(k):
-            for _ in range(k):
-                state = holder["state"]
-                for _ in range(n):
-                    state, metrics = step_at(state, counter["i"])
-                    counter["i"] += 1
-                jax.block_until_ready(metrics["loss"])
-                holder["state"] = state
-
-        return run
-
-    # what vae.run.train does: Batcher.batch(step) as its own program, then the step; and the
-    # alternative, the batch gathered inside the step's program (make_fused_train_step)
-    separate_epoch = epochs(box, lambda state, i: step(state, batcher.batch(i)))
-    fused_epoch = epochs(fused_box, lambda state, i: fused(state, batcher.data(i)))
+    def epoch(k):  # as vae.run.train does it: Batcher.batch(step) as its own program, then the step
+        for _ in range(k):
+            state = box["state"]
+            for _ in range(n):
+                state, metrics = step(state, batcher.batch(counter["s"]))
+                counter["s"] += 1
+            jax.block_until_ready(metrics["loss"])
+            box["state"] = state
 
     def fixed_epoch(k):
         run_fixed(k * n)
 
     repeats = args.repeats or (3 if args.quick else 7)
-    samples = interleaved({"batch_program": separate_epoch, "fused_in_step": fused_epoch,
-                           "fixed_batch": fixed_epoch}, repeats, 1, warmup=1)
-    med = {k: float(np.median(v)) for k, v in samples.items()}
+    samples = interleaved({"epoch_with_pipeline": epoch, "fixed_batch": fixed_epoch}, repeats, 1, warmup=1)
+    with_pipe, fixed_t = np.median(samples["epoch_with_pipeline"]), np.median(samples["fixed_batch"])
     results["pipeline"] = {
-        "steps_per_epoch": n, "batch": 128, "epoch_s": med["batch_program"], "fixed_batch_s": med["fixed_batch"],
-        "fused_epoch_s": med["fused_in_step"],
-        "overhead_pct": 100.0 * (paired_ratio(samples["batch_program"], samples["fixed_batch"]) - 1.0),
-        "fused_overhead_pct": 100.0 * (paired_ratio(samples["fused_in_step"], samples["fixed_batch"]) - 1.0),
+        "steps_per_epoch": n, "batch": 128, "epoch_s": float(with_pipe), "fixed_batch_s": float(fixed_t),
+        "overhead_pct": 100.0 * (paired_ratio(samples["epoch_with_pipeline"], samples["fixed_batch"]) - 1.0),
         "repeats": repeats,
     }
 
@@ -566,8 +550,7 @@ def table(results) -> str:
         p = results["pipeline"]
         lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps through Batcher.batch (vae.run) "
                      f"{p['epoch_s'] * 1e3:.1f} ms vs fixed batch {p['fixed_batch_s'] * 1e3:.1f} ms -> overhead "
-                     f"{p['overhead_pct']:.1f}% (batch gathered inside the step: {p['fused_epoch_s'] * 1e3:.1f} ms, "
-                     f"{p['fused_overhead_pct']:.1f}%)")
+                     f"{p['overhead_pct']:.1f}%")
     if "iwae" in results:
         i = results["iwae"]
         if "error" in i:

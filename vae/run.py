@@ -258,7 +258,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
                       dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
                       mesh=mesh if parallel else None)
     # The batch comes from its own small jitted program (Batcher.batch): gathering it inside the
-    # train step (make_fused_train_step) measured 2-4 points slower on 2 CPU cores (benchmarks/NOTES.md).
+    # train step measured 2-4 points slower on 2 CPU cores (benchmarks/NOTES.md, Pipeline).
     train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
                                  batch_sharding=batch_sharding(mesh) if parallel else None)
     eval_step = make_eval_step(model, objective)
