@@ -16,6 +16,8 @@ from other processes hits both alike, and warm-up excluded:
   * IWAE (k=5,000) on mnist5k test images in a child process: seconds and peak RSS;
   * compile time and number of compilations of the train step in a `vae.run.train` run.
 Reported: medians over repeats, and for ratios the median of the per-repeat (paired) ratios.
+On a GPU (JAX's default backend) the PyTorch baseline runs on CUDA with TF32 matmuls (JAX's default
+for float32 dots there), the matmul roofline uses 4096^2, and each model is also timed at a large batch.
 Torch is only a baseline here (`pip install -e ".[bench]"`); the library never imports it.
 """
 
@@ -181,10 +183,12 @@ def plain_mlp_runner(batch_np, seed=0):
         jax.block_until_ready(loss)
         carry["s"] = s
 
+    run.lower = lambda: step.lower(carry["s"], x)  # for HLO inspection
     return run
 
 
 def matmul_runner(n=1024):
+    """An n x n float32 matmul at JAX's default precision (TF32 on recent NVIDIA GPUs)."""
     import jax
     import jax.numpy as jnp
 
@@ -214,8 +218,9 @@ def mlp_step_flops(batch: int) -> float:
 # PyTorch side
 # ---------------------------------------------------------------------------------------------
 
-def torch_runner(arch: str, batch_np: np.ndarray, seed=0, threads: int | None = None):
-    """PyTorch eager step; `threads` intra-op threads (set at every call, so runners can differ)."""
+def torch_runner(arch: str, batch_np: np.ndarray, seed=0, threads: int | None = None, device: str = "cpu"):
+    """PyTorch eager step on `device`; `threads` intra-op threads (CPU only; set at every call, so runners
+    can differ)."""
     import torch
     from torch import nn
 
@@ -247,9 +252,9 @@ def torch_runner(arch: str, batch_np: np.ndarray, seed=0, threads: int | None = 
     else:
         raise ValueError(arch)
     mean_head, log_var_head = nn.Linear(feat, latent), nn.Linear(feat, latent)
-    modules = nn.ModuleList([enc, dec, mean_head, log_var_head])
+    modules = nn.ModuleList([enc, dec, mean_head, log_var_head]).to(device)
     opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
-    x = torch.from_numpy(np.ascontiguousarray(batch_np.transpose(0, 3, 1, 2)))  # NCHW
+    x = torch.from_numpy(np.ascontiguousarray(batch_np.transpose(0, 3, 1, 2))).to(device)  # NCHW
     bce = nn.BCEWithLogitsLoss(reduction="none")
 
     def step():
@@ -270,7 +275,7 @@ def torch_runner(arch: str, batch_np: np.ndarray, seed=0, threads: int | None = 
             torch.set_num_threads(threads)
         for _ in range(n):
             loss = step()
-        float(loss.detach())
+        float(loss.detach())  # waits for the device
 
     return run
 
@@ -279,53 +284,86 @@ def torch_runner(arch: str, batch_np: np.ndarray, seed=0, threads: int | None = 
 # sections
 # ---------------------------------------------------------------------------------------------
 
+def on_gpu() -> bool:
+    import jax
+
+    return jax.default_backend() == "gpu"
+
+
+def torch_device() -> str:
+    """'cuda' when JAX runs on a GPU and torch sees one (TF32 matmuls then, JAX's GPU default), else 'cpu'."""
+    import torch
+
+    if on_gpu() and torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32, as XLA does for float32 dots by default on GPUs
+        torch.backends.cudnn.allow_tf32 = True
+        return "cuda"
+    return "cpu"
+
+
+def step_configs(args) -> list[tuple[str, str, int, int]]:
+    """(key, arch, batch, steps per repeat). The issue's batch sizes everywhere; on a GPU, where these
+    are launch-bound, also a large batch of each model and 10x the steps per repeat."""
+    gpu = on_gpu()
+    scale = 10 if gpu else 1
+    configs = [("mlp", "mlp", 128, (40 if args.quick else 100) * scale),
+               ("conv", "conv", 128, (4 if args.quick else 10) * scale),
+               ("burgess", "burgess", 64, (2 if args.quick else 5) * scale)]
+    if gpu:
+        configs += [("mlp_b4096", "mlp", 4096, 20 if args.quick else 100),
+                    ("conv_b2048", "conv", 2048, 10 if args.quick else 40),
+                    ("burgess_b1024", "burgess", 1024, 5 if args.quick else 20)]
+    return configs
+
+
 def bench_steps(args, results, with_torch):
     import jax
 
-    configs = {  # arch: (batch, inner steps per repeat: jax, torch)
-        "mlp": (128, 40 if args.quick else 100),
-        "conv": (128, 4 if args.quick else 10),
-        "burgess": (64, 2 if args.quick else 5),
-    }
+    gpu = on_gpu()
     repeats = args.repeats or (3 if args.quick else 7)
+    tdev = torch_device() if with_torch else None
     out = {}
-    for arch, (batch, inner) in configs.items():
+    for key, arch, batch, inner in step_configs(args):
         model, shape = toolkit_model(arch)
         x = binary_batch(shape, batch)
         runners = {"toolkit": toolkit_runner(model, shape, x)[0]}
         if arch == "mlp":
             runners["plain_flax"] = plain_mlp_runner(x)
-            mm, mm_flops = matmul_runner()
-            runners["matmul1024"] = mm
+            mm, mm_flops = matmul_runner(4096 if gpu else 1024)
+            runners["matmul"] = mm
         else:
             xla_model, _ = toolkit_model(arch, conv_impl="xla")
             runners["toolkit_xla_convT"] = toolkit_runner(xla_model, shape, x)[0]
-        if with_torch:  # all cores, and 1 thread (often faster on a loaded 2-core machine); the faster is the baseline
-            runners["torch"] = torch_runner(arch, x, threads=usable_cores())
-            runners["torch_1thread"] = torch_runner(arch, x, threads=1)
+        if with_torch:
+            runners["torch"] = torch_runner(arch, x, threads=None if gpu else usable_cores(), device=tdev)
+            if not gpu:  # 1 thread is often faster on a loaded 2-core machine; the faster is the baseline
+                runners["torch_1thread"] = torch_runner(arch, x, threads=1)
         inner_map = {k: inner for k in runners}
-        if "matmul1024" in inner_map:
-            inner_map["matmul1024"] = 10 if args.quick else 20
+        if "matmul" in inner_map:
+            inner_map["matmul"] = (10 if args.quick else 20) * (5 if gpu else 1)
         if "toolkit_xla_convT" in inner_map:
             inner_map["toolkit_xla_convT"] = max(1, inner // 2)
-        print(f"  timing {arch} ({', '.join(runners)}) ...", flush=True)
+        print(f"  timing {key} ({', '.join(runners)}) ...", flush=True)
         samples = interleaved(runners, repeats, inner_map)
-        entry = {"batch": batch, "image_shape": list(shape), "repeats": repeats, "steps_per_repeat": inner_map}
+        entry = {"arch": arch, "batch": batch, "image_shape": list(shape), "repeats": repeats,
+                 "steps_per_repeat": inner_map}
         for name, ts in samples.items():
-            if name == "matmul1024":
+            if name == "matmul":
                 continue
             sec = float(np.median(ts))
             entry[name] = {"steps_per_s": 1.0 / sec, "examples_per_s": batch / sec, "ms_per_step": 1e3 * sec,
                            "ms_per_step_min": 1e3 * float(np.min(ts))}
         if with_torch:
-            best = np.minimum(samples["torch"], samples["torch_1thread"])
+            best = (np.minimum(samples["torch"], samples["torch_1thread"]) if "torch_1thread" in samples
+                    else np.asarray(samples["torch"]))
+            entry["torch_device"] = tdev
             entry["torch_best"] = {"steps_per_s": 1.0 / float(np.median(best)), "ms_per_step": 1e3 * float(np.median(best))}
             entry["toolkit_vs_torch"] = paired_ratio(list(best), samples["toolkit"])
             entry["toolkit_vs_torch_all_cores"] = paired_ratio(samples["torch"], samples["toolkit"])
         if arch == "mlp":
             entry["toolkit_vs_plain_flax"] = paired_ratio(samples["plain_flax"], samples["toolkit"])
             flops = mlp_step_flops(batch)
-            model_ts, mm_ts = np.asarray(samples["toolkit"]), np.asarray(samples["matmul1024"])
+            model_ts, mm_ts = np.asarray(samples["toolkit"]), np.asarray(samples["matmul"])
             achieved = flops / np.median(model_ts) / 1e9
             mm_rate = mm_flops / np.median(mm_ts) / 1e9
             run, step, box, b = toolkit_runner(model, shape, x)
@@ -336,11 +374,12 @@ def bench_steps(args, results, with_torch):
             except Exception:  # noqa: BLE001 - cost analysis is optional
                 xla_flops = float("nan")
             entry["flops"] = {"analytic_matmul_flops_per_step": flops, "xla_cost_analysis_flops_per_step": xla_flops,
-                              "achieved_gflops": achieved, "matmul1024_gflops": mm_rate,
+                              "achieved_gflops": achieved, "matmul_size": 4096 if gpu else 1024,
+                              "matmul_gflops": mm_rate,
                               "roofline_ratio": float(np.median((flops / model_ts) / (mm_flops / mm_ts)))}
-        else:
+        elif "toolkit_xla_convT" in samples:
             entry["matmul_convT_vs_xla_convT"] = paired_ratio(samples["toolkit_xla_convT"], samples["toolkit"])
-        out[arch] = entry
+        out[key] = entry
         del model
         jax.clear_caches()
     results["train_step"] = out
@@ -415,7 +454,9 @@ def iwae_child(num_images: int, k: int) -> None:
     res = iwae_log_likelihood(model, state.params, images, num_samples=k)
     seconds = time.perf_counter() - t
     peak_during = _proc_status_mib("VmHWM")
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": max(peak_before, peak_during),
+    stats = jax.devices()[0].memory_stats() or {}  # accelerators report their allocator's peak; the CPU does not
+    device_peak = stats.get("peak_bytes_in_use")
+    print(json.dumps({"device_peak_mib": device_peak / 2**20 if device_peak else None,"seconds": seconds, "peak_rss_mib": max(peak_before, peak_during),
                       "peak_rss_during_iwae_mib": peak_during if reset else None,
                       "rss_before_iwae_mib": rss_before, "num_images": num_images, "k": k,
                       "log_px": res["log_px"]}))
@@ -507,7 +548,9 @@ def environment():
     except (OSError, StopIteration):
         pass
     dev = jax.devices()[0]
-    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+    gpu = dev.platform == "gpu"
+    return {"precision": ("float32 inputs, JAX's default dot precision (TF32 on this GPU); torch set to TF32 "
+                          "matmuls and cuDNN convs" if gpu else "float32"),"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
             "optax": optax.__version__, "torch": torch_version, "torch_threads": torch_threads,
             "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}", "cpu": cpu, "cores": os.cpu_count(),
             "usable_cores": usable_cores(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -527,7 +570,7 @@ def table(results) -> str:
             for name in ("toolkit", "toolkit_xla_convT", "plain_flax", "torch", "torch_1thread"):
                 if name in e:
                     r = e[name]
-                    label = f"{arch} b{e['batch']} {name}"
+                    label = f"{e.get('arch', arch)} b{e['batch']} {name}"
                     lines.append(f"{label:<34}{r['steps_per_s']:9.1f}{r['examples_per_s']:10.0f}"
                                  f"{r['ms_per_step']:9.2f}{r['ms_per_step_min']:8.2f}")
         lines.append("")
@@ -540,12 +583,15 @@ def table(results) -> str:
                 parts.append(f"toolkit/plain flax {e['toolkit_vs_plain_flax']:.3f}")
             if "matmul_convT_vs_xla_convT" in e:
                 parts.append(f"matmul convT / XLA convT {e['matmul_convT_vs_xla_convT']:.2f}x")
-            lines.append(f"  {arch:<8} " + ", ".join(parts) + "  (throughput ratios, paired medians)")
-        if "flops" in ts.get("mlp", {}):
-            f = ts["mlp"]["flops"]
-            lines.append(f"  mlp step {f['analytic_matmul_flops_per_step'] / 1e9:.3f} GFLOP (XLA cost analysis "
-                         f"{f['xla_cost_analysis_flops_per_step'] / 1e9:.3f}): {f['achieved_gflops']:.1f} GFLOP/s vs "
-                         f"1024^2 matmul {f['matmul1024_gflops']:.1f} GFLOP/s -> roofline {100 * f['roofline_ratio']:.0f}%")
+            lines.append(f"  {arch:<13} " + ", ".join(parts) + "  (throughput ratios, paired medians)")
+        for arch, e in ts.items():
+            if "flops" in e:
+                f = e["flops"]
+                n = f.get("matmul_size", 1024)
+                lines.append(f"  {arch} step {f['analytic_matmul_flops_per_step'] / 1e9:.3f} GFLOP (XLA cost analysis "
+                             f"{f['xla_cost_analysis_flops_per_step'] / 1e9:.3f}): {f['achieved_gflops']:.1f} GFLOP/s vs "
+                             f"{n}^2 matmul {f.get('matmul_gflops', f.get('matmul1024_gflops', 0.0)):.1f} GFLOP/s "
+                             f"-> roofline {100 * f['roofline_ratio']:.0f}%")
     if "pipeline" in results:
         p = results["pipeline"]
         lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps through Batcher.batch (vae.run) "
@@ -559,7 +605,8 @@ def table(results) -> str:
             during = i.get("peak_rss_during_iwae_mib")
             lines.append(f"iwae k={i['k']} on {i['num_images']} images: {i['seconds']:.1f} s, peak RSS of the child "
                          f"{i['peak_rss_mib']:.0f} MiB (RSS before the IWAE call {i['rss_before_iwae_mib']:.0f} MiB"
-                         + (f", peak during it {during:.0f} MiB)" if during else ")"))
+                         + (f", peak during it {during:.0f} MiB)" if during else ")")
+                         + (f", device peak {i['device_peak_mib']:.0f} MiB" if i.get("device_peak_mib") else ""))
     if "compile" in results:
         c = results["compile"]
         lines.append(f"compile: train step compiled {c['train_step_backend_compiles']}x "
@@ -583,6 +630,8 @@ def main(argv=None):
     if args.iwae_child:
         iwae_child(args.iwae_child, args.iwae_k)
         return
+    # the benchmark shares the GPU with torch and a child process: take memory as needed, not 75% up front
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     with_torch = not args.no_torch
     if with_torch:
         # OpenMP threads that spin at barriers collapse when another process holds a core (10x slower

@@ -171,12 +171,12 @@ def test_nonfinite_step_is_not_applied():
     model = build_model(ModelConfig(latent_dim=2, hidden=(8,)), (4, 4, 1))
     opt = optax.adam(1e-2)
     state = create_train_state(model, opt, (4, 4, 1), seed=0)
-    before = [np.asarray(x) for x in jax.tree_util.tree_leaves(state.params)]
+    before = [np.asarray(x) for x in jax.tree_util.tree_leaves((state.params, state.opt_state))]
     step = make_train_step(model, ELBO(), opt)
     bad = {"image": jnp.full((2, 4, 4, 1), jnp.nan), "label": jnp.zeros(2, jnp.int32)}
     state, m = step(state, bad)
     assert float(m["nonfinite"]) == 1.0 and int(state.step) == 1
-    for x, y in zip(before, jax.tree_util.tree_leaves(state.params)):
+    for x, y in zip(before, jax.tree_util.tree_leaves((state.params, state.opt_state))):
         np.testing.assert_array_equal(x, np.asarray(y))
 
 
