@@ -11,8 +11,9 @@ from other processes hits both alike, and warm-up excluded:
     conv nets also with `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
   * a hand-written jitted flax/optax MLP step (no toolkit code): toolkit / plain;
   * achieved GFLOP/s of the MLP step vs a 1024x1024 float32 matmul measured in the same run;
-  * an epoch through the data pipeline as vae.run drives it (Batcher.batch(step), then the step) vs the
-    step on a fixed batch;
+  * an epoch through the data pipeline both ways vae.run can drive it (train.batch_in_step: Batcher.batch
+    as its own program then the step, or the batch gathered inside the step) vs the step on a fixed
+    batch; the overhead reported is that of the form vae.run picks on this backend;
   * IWAE (k=5,000) on mnist5k test images in a child process: seconds and peak RSS;
   * compile time and number of compilations of the train step in a `vae.run.train` run.
 Reported: medians over repeats, and for ratios the median of the per-repeat (paired) ratios.
@@ -386,35 +387,46 @@ def bench_steps(args, results, with_torch):
 
 
 def bench_pipeline(args, results):
+    """An epoch of steps with batches from Batcher as vae.run draws them, both ways (train.batch_in_step):
+    Batcher.batch as its own program then the step, and the batch gathered inside the step."""
     import jax
     import vae
     from vae.data.pipeline import Batcher
+    from vae.run import batch_in_step
+    from vae.train import make_fused_train_step
 
     data = vae.data.load("mnist5k", "train")
     model, shape = toolkit_model("mlp")
     batcher = Batcher(data.images, data.labels, batch_size=128, seed=0, dynamic_binarization=True)
     n = batcher.steps_per_epoch
     run_fixed, step, box, fixed = toolkit_runner(model, shape, binary_batch(shape, 128))
-    counter = {"s": 0}
+    optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
+    fused = make_fused_train_step(model, vae.ELBO(), optimizer, batcher)
 
-    def epoch(k):  # as vae.run.train does it: Batcher.batch(step) as its own program, then the step
-        for _ in range(k):
+    def epoch_of(step_fn, step_input):
+        def epoch(k):
             state = box["state"]
-            for _ in range(n):
-                state, metrics = step(state, batcher.batch(counter["s"]))
-                counter["s"] += 1
-            jax.block_until_ready(metrics["loss"])
+            for _ in range(k):
+                for _ in range(n):
+                    state, metrics = step_fn(state, step_input(int(box["i"])))
+                    box["i"] += 1
+                jax.block_until_ready(metrics["loss"])
             box["state"] = state
+        return epoch
 
-    def fixed_epoch(k):
-        run_fixed(k * n)
-
+    box["i"] = 0
+    runners = {"separate_program": epoch_of(step, batcher.batch), "in_step": epoch_of(fused, batcher.data),
+               "fixed_batch": lambda k: run_fixed(k * n)}
     repeats = args.repeats or (3 if args.quick else 7)
-    samples = interleaved({"epoch_with_pipeline": epoch, "fixed_batch": fixed_epoch}, repeats, 1, warmup=1)
-    with_pipe, fixed_t = np.median(samples["epoch_with_pipeline"]), np.median(samples["fixed_batch"])
+    samples = interleaved(runners, repeats, 1, warmup=1)
+    used = "in_step" if batch_in_step("auto", batcher) else "separate_program"
+    overhead = {k: 100.0 * (paired_ratio(samples[k], samples["fixed_batch"]) - 1.0)
+                for k in ("separate_program", "in_step")}
     results["pipeline"] = {
-        "steps_per_epoch": n, "batch": 128, "epoch_s": float(with_pipe), "fixed_batch_s": float(fixed_t),
-        "overhead_pct": 100.0 * (paired_ratio(samples["epoch_with_pipeline"], samples["fixed_batch"]) - 1.0),
+        "steps_per_epoch": n, "batch": 128, "vae_run_uses": used,
+        "epoch_s": float(np.median(samples[used])), "fixed_batch_s": float(np.median(samples["fixed_batch"])),
+        "overhead_pct": overhead[used], "overhead_pct_by_form": overhead,
+        "epoch_s_by_form": {k: float(np.median(samples[k])) for k in ("separate_program", "in_step")},
         "repeats": repeats,
     }
 
@@ -480,12 +492,14 @@ def bench_compiles(args, results):
     from vae.config import Config
 
     captured = {}
-    original = vrun.make_train_step
+    originals = {"make_train_step": vrun.make_train_step, "make_fused_train_step": vrun.make_fused_train_step}
 
-    def capture(*a, **kw):
-        fn = original(*a, **kw)
-        captured["fn"] = fn
-        return fn
+    def capturing(name):
+        def capture(*a, **kw):
+            fn = originals[name](*a, **kw)
+            captured["fn"] = fn
+            return fn
+        return capture
 
     compiles: list[tuple[str, float]] = []
 
@@ -505,16 +519,18 @@ def bench_compiles(args, results):
     config = Config().replace(**{"train.steps": steps, "train.eval_every": steps // 2, "train.log_every": 20,
                                  "train.final_iwae_samples": 0, "train.progress": False,
                                  "model.latent_dim": MLP_LATENT})
-    vrun.make_train_step = capture
+    for name in originals:
+        setattr(vrun, name, capturing(name))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             summary = vrun.train(config, os.path.join(tmp, "run"))
     finally:
-        vrun.make_train_step = original
+        for name, fn in originals.items():
+            setattr(vrun, name, fn)
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
-    train_compiles = [c for c in compiles if c[0] == "jit(train_step)"]
+    train_compiles = [c for c in compiles if c[0] in ("jit(train_step)", "jit(fused)")]
     results["compile"] = {
         "run_steps": steps,
         "train_step_cache_size": int(captured["fn"]._cache_size()),
@@ -594,9 +610,10 @@ def table(results) -> str:
                              f"-> roofline {100 * f['roofline_ratio']:.0f}%")
     if "pipeline" in results:
         p = results["pipeline"]
-        lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps through Batcher.batch (vae.run) "
+        other = "in_step" if p["vae_run_uses"] == "separate_program" else "separate_program"
+        lines.append(f"pipeline: epoch of {p['steps_per_epoch']} steps, batch {p['vae_run_uses']} (as vae.run here) "
                      f"{p['epoch_s'] * 1e3:.1f} ms vs fixed batch {p['fixed_batch_s'] * 1e3:.1f} ms -> overhead "
-                     f"{p['overhead_pct']:.1f}%")
+                     f"{p['overhead_pct']:.1f}% ({other}: {p['overhead_pct_by_form'][other]:.1f}%)")
     if "iwae" in results:
         i = results["iwae"]
         if "error" in i:

@@ -32,6 +32,7 @@ def test_unknown_key_names_the_key_and_the_allowed_ones():
     ("objective.beta=0", r"objective.beta=0.0 .* > 0"),
     ("train.devices=-2", r"train.devices=-2 .* >= 0"),
     ("train.on_nonfinite=ignore", r"train.on_nonfinite='ignore'.*'stop', 'skip'"),
+    ("train.batch_in_step=yes", r"train.batch_in_step='yes'.*'auto', 'on', 'off'"),
     ("model.architecture=rnn", r"model.architecture='rnn'.*'mlp', 'conv'"),
     ("data.binarize=maybe", r"data.binarize='maybe'.*'dynamic'"),
     ("model.hidden=64,-1", r"model.hidden=\(64, -1\)"),

@@ -65,6 +65,22 @@ def test_same_seed_gives_bit_identical_metrics(tmp_path):
     assert _records(tmp_path / "c") != _records(tmp_path / "a")
 
 
+def test_batch_in_step_matches_a_separate_batch_program(tmp_path):
+    """train.batch_in_step=on (the accelerator default) and off (the CPU default) train on the same
+    batches: same logged metrics and parameters within float32 rounding."""
+    base = {"train.steps": 20, "train.eval_every": 10, "data.binarize": "dynamic"}
+    train(_cfg(**base, **{"train.batch_in_step": "off"}), str(tmp_path / "off"))
+    train(_cfg(**base, **{"train.batch_in_step": "on"}), str(tmp_path / "on"))
+    off, on = _records(tmp_path / "off"), _records(tmp_path / "on")
+    assert [r["step"] for r in off] == [r["step"] for r in on] and len(off) >= 6
+    for a, b in zip(off, on):
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert b[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (a["step"], key)
+    for x, y in zip(_params(tmp_path / "off"), _params(tmp_path / "on")):
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5)
+
+
 MULTI_DEVICE = textwrap.dedent('''
     import json, sys
     import jax, numpy as np
@@ -83,6 +99,9 @@ MULTI_DEVICE = textwrap.dedent('''
     cfg = Config().replace(**{**tiny, "train.steps": 12, "train.eval_every": 12, "train.devices": 4,
                               "train.shard_params": True})
     sharded = train(cfg, f"{sys.argv[1]}/sharded")
+    cfg = Config().replace(**{**tiny, "train.steps": 12, "train.eval_every": 12, "train.devices": 4,
+                              "train.batch_in_step": "on"})
+    fused = train(cfg, f"{sys.argv[1]}/fused")
     try:
         train(Config().replace(**{**tiny, "train.batch_size": 30, "train.devices": 4}), f"{sys.argv[1]}/bad")
         bad = "no error"
@@ -90,7 +109,7 @@ MULTI_DEVICE = textwrap.dedent('''
         bad = str(err)
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(out[1][1], out[4][1]))
     print(json.dumps({"loss1": out[1][0], "loss4": out[4][0], "max_param_diff": diff, "devices4": out[4][2],
-                      "loss_sharded": sharded["test"]["loss"], "bad_batch": bad}))
+                      "loss_sharded": sharded["test"]["loss"], "loss_fused": fused["test"]["loss"], "bad_batch": bad}))
 ''')
 
 
@@ -104,6 +123,7 @@ def test_four_devices_match_one_device(tmp_path):
     assert len(r["devices4"]) == 4
     assert r["loss4"] == pytest.approx(r["loss1"], rel=1e-5)
     assert r["loss_sharded"] == pytest.approx(r["loss1"], rel=1e-5)
+    assert r["loss_fused"] == pytest.approx(r["loss1"], rel=1e-5)
     assert r["max_param_diff"] < 1e-5
     assert "train.batch_size=30 is not divisible by the number of devices (4)" in r["bad_batch"]
 

@@ -9,7 +9,8 @@ from vae.config import ModelConfig, OptimConfig
 from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.models import build_model
 from vae.objectives import ELBO
-from vae.train import create_train_state, evaluate, make_eval_step, make_optimizer, make_train_step
+from vae.train import (create_train_state, evaluate, make_eval_step, make_fused_train_step, make_optimizer,
+                       make_train_step)
 
 SHAPE = (28, 28, 1)
 
@@ -121,3 +122,23 @@ def test_optimizer_schedule_and_clipping():
     assert np.isfinite(np.asarray(updates["w"])).all()
     assert float(optax.tree.norm(updates)) < 1.0
 
+
+def test_fused_step_equals_batcher_then_step_across_epochs():
+    """make_fused_train_step gathers (and binarizes) the batch inside the step's program; it
+    must give exactly the states and metrics of Batcher.batch(step) followed by the step."""
+    rng = np.random.default_rng(0)
+    images = rng.random((50, *SHAPE)).astype(np.float32)
+    labels = np.arange(50, dtype=np.int32) % 10
+    model, optimizer, state_a, step = _setup(steps=12)
+    state_b = create_train_state(model, optimizer, SHAPE, seed=0)
+    batcher = Batcher(images, labels, 16, seed=3, dynamic_binarization=True)   # 3 steps per epoch
+    fused = make_fused_train_step(model, ELBO(), optimizer, batcher)
+    for s in range(7):  # crosses two epoch boundaries (new permutations)
+        state_a, metrics_a = step(state_a, batcher.batch(s))
+        state_b, metrics_b = fused(state_b, batcher.data(s))
+        for key in metrics_a:
+            np.testing.assert_allclose(np.asarray(metrics_b[key]), np.asarray(metrics_a[key]), rtol=1e-6, atol=1e-6)
+    for x, y in zip(jax.tree_util.tree_leaves(state_a.params), jax.tree_util.tree_leaves(state_b.params)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-6, atol=1e-7)
+    assert int(state_b.step) == 7
+    assert fused._cache_size() == 1

@@ -212,6 +212,9 @@ class TrainConfig:
     devices: how many local devices train data-parallel (0: all); shard_params splits params and
     optimizer state over them too. on_nonfinite: `stop` (default) ends the run at a NaN/Inf loss
     or gradient, keeping the last good checkpoint; `skip` drops such updates and counts them.
+    batch_in_step: `on` gathers (and binarizes) each batch inside the train step's program, `off`
+    in a small program of its own; `auto` (default) is `off` on the CPU, where it measured faster,
+    and `on` on accelerators, where a second program per step cost 40-60% of a small step.
     """
 
     steps: int = 3000
@@ -225,6 +228,7 @@ class TrainConfig:
     devices: int = 0
     shard_params: bool = False
     on_nonfinite: str = "stop"
+    batch_in_step: str = "auto"
     progress: bool = True
 
     def __post_init__(self):
@@ -233,6 +237,7 @@ class TrainConfig:
         _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)
         _check_positive("train.devices", self.devices, allow_zero=True)
         _check_choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
+        _check_choice("train.batch_in_step", self.batch_in_step, ("auto", "on", "off"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,7 @@ from vae.train import (
     evaluate,
     learning_rate_schedule,
     make_eval_step,
+    make_fused_train_step,
     make_optimizer,
     make_train_step,
 )
@@ -51,6 +52,17 @@ RESUMABLE_SECTIONS = ("train",)
 
 class RunDirError(ValueError):
     """The output directory cannot be used as asked (holds another run, or has nothing to resume)."""
+
+
+def batch_in_step(setting: str, batcher: Batcher) -> bool:
+    """Whether train.batch_in_step=`setting` gathers batches inside the train step: 'auto' does on
+    accelerators only. An H100 epoch of MLP steps took 60% longer than the step alone with the batch as
+    a second program and 8% with it inside; on 2 CPU cores 6% and 8-14% (benchmarks/NOTES.md)."""
+    if not batcher.fusable:  # multi-process batches are assembled on the host
+        return False
+    if setting == "auto":
+        return jax.default_backend() != "cpu"
+    return setting == "on"
 
 
 def default_out_dir(config: Config) -> str:
@@ -257,10 +269,13 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
                       dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
                       mesh=mesh if parallel else None)
-    # The batch comes from its own small jitted program (Batcher.batch): gathering it inside the
-    # train step measured 2-4 points slower on 2 CPU cores (benchmarks/NOTES.md, Pipeline).
-    train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
-                                 batch_sharding=batch_sharding(mesh) if parallel else None)
+    if batch_in_step(tc.batch_in_step, batcher):
+        train_step = make_fused_train_step(model, objective, optimizer, batcher, schedule, state_sharding=shardings)
+        step_input = batcher.data
+    else:
+        train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
+                                     batch_sharding=batch_sharding(mesh) if parallel else None)
+        step_input = batcher.batch
     eval_step = make_eval_step(model, objective)
     eval_rng = jax.random.PRNGKey(EVAL_SEED)
 
@@ -312,7 +327,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
                 print(f"vae: interrupted; saved a checkpoint at step {step} in {out_dir} (resume with --resume)",
                       file=sys.stderr)
                 raise KeyboardInterrupt
-            state, metrics = train_step(state, batcher.batch(step))
+            state, metrics = train_step(state, step_input(step))
             pending.append(metrics)
             done = step + 1
             if block:

@@ -89,17 +89,9 @@ def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation
                       rng=run_key, extra=extra)
 
 
-def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
-                    schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
-                    batch_sharding: Any = None) -> Callable:
-    """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
-
-    metrics: batch means of the objective's metrics, plus grad_norm, `nonfinite` (1.0 when the
-    loss or a gradient was NaN/Inf: that step's update is not applied, so the state is never
-    poisoned; the loop decides whether to stop or skip) and lr given a schedule.
-    state_sharding / batch_sharding: shardings for data-parallel training over a device mesh
-    (see `vae.parallel`); None leaves placement to JAX.
-    """
+def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+             schedule: optax.Schedule | None) -> Callable:
+    """The pure `(state, batch) -> (state, metrics)` of one training step (not jitted)."""
     compute = getattr(objective, "compute", None)
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -146,9 +138,46 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
             metrics["lr"] = schedule(state.step)
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state, extra=extra), metrics
 
+    return train_step
+
+
+def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+                    schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
+                    batch_sharding: Any = None) -> Callable:
+    """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
+
+    metrics: batch means of the objective's metrics, plus grad_norm, `nonfinite` (1.0 when the
+    loss or a gradient was NaN/Inf: that step's update is not applied, so the state is never
+    poisoned; the loop decides whether to stop or skip) and lr given a schedule.
+    state_sharding / batch_sharding: shardings for data-parallel training over a device mesh
+    (see `vae.parallel`); None leaves placement to JAX.
+    """
+    train_step = _step_fn(model, objective, optimizer, schedule)
     if state_sharding is None:
         return jax.jit(train_step, donate_argnums=0)
     return jax.jit(train_step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
+                   out_shardings=(state_sharding, None))
+
+
+def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+                          batcher: Any, schedule: optax.Schedule | None = None, *, state_sharding: Any = None) -> Callable:
+    """Like make_train_step, with the batch built inside the same compiled program:
+    `(state, batcher.data(step)) -> (state, metrics)` gathers (and binarizes) batch `state.step`
+    of a `vae.data.pipeline.Batcher` on device: one dispatch per step instead of two, with the
+    same states and metrics. vae.run uses it on accelerators (train.batch_in_step): on an H100
+    it cut the pipeline's cost from 40-60% of a small step to 8-9%; on 2 CPU cores it measured
+    slower than Batcher.batch followed by make_train_step's step (benchmarks/NOTES.md). Not for
+    multi-process batchers (their batches are assembled on the host)."""
+    if not batcher.fusable:
+        raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
+    step_fn = _step_fn(model, objective, optimizer, schedule)
+
+    def fused(state: TrainState, data: tuple) -> tuple[TrainState, dict]:
+        return step_fn(state, batcher.gather(*data, state.step))
+
+    if state_sharding is None:
+        return jax.jit(fused, donate_argnums=0)
+    return jax.jit(fused, donate_argnums=0, in_shardings=(state_sharding, batcher.data_sharding),
                    out_shardings=(state_sharding, None))
 
 

@@ -95,6 +95,32 @@ class Batcher:
         start = (step % self.steps_per_epoch) * self.batch_size
         return perm[start:start + self.batch_size]
 
+    @property
+    def fusable(self) -> bool:
+        """Whether `gather` can run inside a jitted train step (`vae.train.make_fused_train_step`)."""
+        return not self._multiprocess
+
+    @property
+    def data_sharding(self):
+        """Sharding of `data(step)`'s arrays (replicated over the mesh), or None without a mesh."""
+        return None if self._mesh is None else self.images.sharding
+
+    def data(self, step: int) -> tuple:
+        """(images, labels, permutation of this step's epoch): the device arrays `gather` reads."""
+        epoch = self.epoch_of(step)
+        if epoch != self._epoch:
+            self._perm = self._perm_fn(epoch)
+            self._epoch = epoch
+        return self.images, self.labels, self._perm
+
+    def gather(self, images, labels, perm, step) -> dict:
+        """The batch of `step` (a traced or concrete int) from `data(step)`'s arrays, as a pure
+        function for use inside jit; sharded over the mesh's 'data' axis when there is one."""
+        batch = self._gather(images, labels, perm, step)
+        if self._mesh is not None:
+            batch = jax.lax.with_sharding_constraint(batch, self._batch_sharding)
+        return batch
+
     def _gather(self, images, labels, perm, step):
         start = (step % self.steps_per_epoch) * self.batch_size
         idx = jax.lax.dynamic_slice_in_dim(perm, start, self.batch_size)
@@ -114,11 +140,7 @@ class Batcher:
 
     def batch(self, step: int) -> dict:
         """The batch of training step `step` (0-based)."""
-        epoch = self.epoch_of(step)
-        if epoch != self._epoch:
-            self._perm = self._perm_fn(epoch)
-            self._epoch = epoch
-        batch = self._gather_fn(self.images, self.labels, self._perm, step)
+        batch = self._gather_fn(*self.data(step), step)
         if self._multiprocess:
             batch = jax.tree_util.tree_map(
                 lambda a: jax.make_array_from_process_local_data(self._batch_sharding, np.asarray(a)), batch)
