@@ -403,18 +403,19 @@ def bench_pipeline(args, results):
     optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
     fused = make_fused_train_step(model, vae.ELBO(), optimizer, batcher)
 
+    counter = {"step": 0}  # the batch index runs on across runners and repeats
+
     def epoch_of(step_fn, step_input):
         def epoch(k):
             state = box["state"]
             for _ in range(k):
                 for _ in range(n):
-                    state, metrics = step_fn(state, step_input(int(box["i"])))
-                    box["i"] += 1
+                    state, metrics = step_fn(state, step_input(counter["step"]))
+                    counter["step"] += 1
                 jax.block_until_ready(metrics["loss"])
             box["state"] = state
         return epoch
 
-    box["i"] = 0
     runners = {"separate_program": epoch_of(step, batcher.batch), "in_step": epoch_of(fused, batcher.data),
                "fixed_batch": lambda k: run_fixed(k * n)}
     repeats = args.repeats or (3 if args.quick else 7)

@@ -152,11 +152,7 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
     state_sharding / batch_sharding: shardings for data-parallel training over a device mesh
     (see `vae.parallel`); None leaves placement to JAX.
     """
-    train_step = _step_fn(model, objective, optimizer, schedule)
-    if state_sharding is None:
-        return jax.jit(train_step, donate_argnums=0)
-    return jax.jit(train_step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
-                   out_shardings=(state_sharding, None))
+    return _jit_step(_step_fn(model, objective, optimizer, schedule), state_sharding, batch_sharding)
 
 
 def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
@@ -175,9 +171,14 @@ def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: opta
     def fused(state: TrainState, data: tuple) -> tuple[TrainState, dict]:
         return step_fn(state, batcher.gather(*data, state.step))
 
+    return _jit_step(fused, state_sharding, batcher.data_sharding)
+
+
+def _jit_step(step_fn: Callable, state_sharding: Any, input_sharding: Any) -> Callable:
+    """`step_fn(state, input)` jitted with the state donated; with a state sharding, placed over the mesh."""
     if state_sharding is None:
-        return jax.jit(fused, donate_argnums=0)
-    return jax.jit(fused, donate_argnums=0, in_shardings=(state_sharding, batcher.data_sharding),
+        return jax.jit(step_fn, donate_argnums=0)
+    return jax.jit(step_fn, donate_argnums=0, in_shardings=(state_sharding, input_sharding),
                    out_shardings=(state_sharding, None))
 
 

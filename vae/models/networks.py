@@ -99,6 +99,14 @@ def _no_dilation(d) -> bool:
     return d is None or all(v == 1 for v in _pair(d))
 
 
+def _same_strided_2d(layer) -> bool:
+    """What both matmul layers need of an nn.Conv / nn.ConvTranspose: a 2-D kernel, 'SAME' padding,
+    every stride > 1, no mask and no kernel dilation."""
+    ks, strides = _pair(layer.kernel_size), _pair(layer.strides if layer.strides is not None else 1)
+    return (len(ks) == 2 and isinstance(layer.padding, str) and layer.padding.upper() == "SAME"
+            and layer.mask is None and _no_dilation(layer.kernel_dilation) and all(st > 1 for st in strides))
+
+
 def _same_transpose_pad_before(k: int, s: int) -> int:
     """pad_a of `lax.conv_transpose(..., padding='SAME')` for kernel k, stride s."""
     return k - 1 if s > k - 1 else -(-(k + s - 2) // 2)
@@ -191,10 +199,7 @@ class MatmulConvTranspose(nn.ConvTranspose):
     method: str = "auto"
 
     def _fast_path(self, inputs) -> bool:
-        ks, strides = _pair(self.kernel_size), _pair(self.strides if self.strides is not None else 1)
-        return (len(ks) == 2 and isinstance(self.padding, str) and self.padding.upper() == "SAME"
-                and self.mask is None and _no_dilation(self.kernel_dilation)
-                and all(s > 1 for s in strides) and inputs.ndim >= 3)
+        return _same_strided_2d(self) and inputs.ndim >= 3
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -229,6 +234,10 @@ def strided_conv_same(x: jax.Array, kernel: jax.Array, strides: tuple[int, int])
 
     Needs H, W divisible by the strides (then the transposed convolution's 'SAME' padding is
     exactly the gradient's). strides: a tuple (static)."""
+    return _xla_conv_same(x, kernel, strides)
+
+
+def _xla_conv_same(x, kernel, strides):
     return jax.lax.conv_general_dilated(x, kernel, strides, "SAME", dimension_numbers=_CONV_DIMS)
 
 
@@ -239,8 +248,7 @@ def _strided_conv_fwd(x, kernel, strides):
 def _strided_conv_bwd(strides, res, g):
     x, kernel = res
     dx = conv_transpose_same(g, kernel, strides, transpose_kernel=True)
-    _, kernel_vjp = jax.vjp(
-        lambda k: jax.lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=_CONV_DIMS), kernel)
+    _, kernel_vjp = jax.vjp(lambda k: _xla_conv_same(x, k, strides), kernel)
     (dk,) = kernel_vjp(g)
     return dx, dk
 
@@ -255,11 +263,11 @@ class MatmulConv(nn.Conv):
     else falls back to `nn.Conv`'s own code. Name instances as nn.Conv would be named."""
 
     def _fast_path(self, inputs) -> bool:
-        ks, strides = _pair(self.kernel_size), _pair(self.strides if self.strides is not None else 1)
-        return (len(ks) == 2 and inputs.ndim == 4 and isinstance(self.padding, str) and self.padding.upper() == "SAME"
-                and self.mask is None and self.feature_group_count == 1 and _no_dilation(self.kernel_dilation)
-                and _no_dilation(self.input_dilation) and all(st > 1 for st in strides)
-                and inputs.shape[1] % strides[0] == 0 and inputs.shape[2] % strides[1] == 0)
+        if not (_same_strided_2d(self) and inputs.ndim == 4 and self.feature_group_count == 1
+                and _no_dilation(self.input_dilation)):
+            return False
+        strides = _pair(self.strides)
+        return inputs.shape[1] % strides[0] == 0 and inputs.shape[2] % strides[1] == 0
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
