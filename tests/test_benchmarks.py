@@ -20,7 +20,7 @@ def test_benchmark_compile_and_pipeline_sections(tmp_path):
     assert r["compile"]["train_step_backend_compiles"] == 1
     assert r["compile"]["train_step_cache_size"] == 1
     p = r["pipeline"]
-    assert p["vae_run_uses"] == "separate_program"  # the CPU default of train.batch_in_step
+    assert p["vae_run_uses"] == "in_step"  # the single-process default of train.batch_in_step
     assert set(p["overhead_pct_by_form"]) == {"separate_program", "in_step"}
     assert p["steps_per_epoch"] == 4000 // 128
     assert "pipeline: epoch of 31 steps" in proc.stdout and "compile: train step compiled 1x" in proc.stdout

@@ -103,7 +103,32 @@ def test_bernoulli16_frequencies_match_p_and_draws_are_uncorrelated():
     freq = a.mean(0)
     sigma = np.sqrt(np.asarray(p[0]) * (1 - np.asarray(p[0])) / a.shape[0])
     assert np.all(np.abs(freq - np.asarray(p[0])) <= 5 * sigma + 2e-5), freq
-    # neighbouring draws (same word) and draws of different keys are independent: correlation ~ 0
-    x = a[:, 2:4].reshape(-1)
-    assert abs(np.corrcoef(x[0::2], x[1::2])[0, 1]) < 0.02
+    # draws from the two halves of one word (columns 2, 3), from the two words of one Threefry
+    # block (a 4-pixel row is one block), of neighbouring rows and of different keys are
+    # independent: correlation ~ 0
+    assert abs(np.corrcoef(a[:, 2], a[:, 3])[0, 1]) < 0.02
+    half = jnp.full((40_000, 4), 0.5, jnp.float32)  # 2 words per row: one block per row
+    c = np.asarray(bernoulli16(jax.random.PRNGKey(2), half))
+    assert abs(np.corrcoef(c[:, 0], c[:, 2])[0, 1]) < 0.02 and abs(np.corrcoef(c[:, 1], c[:, 3])[0, 1]) < 0.02
+    assert abs(np.corrcoef(c[:-1, 0], c[1:, 0])[0, 1]) < 0.02
     assert abs(np.corrcoef(a[:, 3], b[:, 3])[0, 1]) < 0.02
+
+
+def test_bernoulli16_keys_and_shapes():
+    from vae.data.pipeline import bernoulli16
+
+    p = jnp.full((64, 5, 3, 1), 0.5, jnp.float32)  # an odd number of pixels per row
+    raw = np.asarray(bernoulli16(jax.random.PRNGKey(3), p))
+    assert raw.shape == p.shape and 0.35 < raw.mean() < 0.65
+    # a typed threefry key draws the same bits as its raw key data
+    np.testing.assert_array_equal(np.asarray(bernoulli16(jax.random.wrap_key_data(jax.random.PRNGKey(3)), p)), raw)
+    assert not np.array_equal(np.asarray(bernoulli16(jax.random.PRNGKey(4), p)), raw)
+    # other key types go through jax.random.bits
+    rbg = np.asarray(bernoulli16(jax.random.key(0, impl="rbg"), p))
+    assert rbg.shape == p.shape and set(np.unique(rbg)) <= {0.0, 1.0}
+    flat = np.asarray(bernoulli16(jax.random.PRNGKey(3), jnp.full((1001,), 0.25, jnp.float32)))
+    assert flat.shape == (1001,) and 0.2 < flat.mean() < 0.3
+    # each row's draws depend only on the key and the row's index, not on the other rows
+    np.testing.assert_array_equal(np.asarray(bernoulli16(jax.random.PRNGKey(3), p[:10])), raw[:10])
+
+

@@ -66,8 +66,9 @@ def test_same_seed_gives_bit_identical_metrics(tmp_path):
 
 
 def test_batch_in_step_matches_a_separate_batch_program(tmp_path):
-    """train.batch_in_step=on (the accelerator default) and off (the CPU default) train on the same
-    batches: same logged metrics and parameters within float32 rounding."""
+    """train.batch_in_step=on (the single-process default) and off (a batch program of its own, as
+    in multi-process runs) train on the same batches: same logged metrics and parameters within
+    float32 rounding."""
     base = {"train.steps": 20, "train.eval_every": 10, "data.binarize": "dynamic"}
     train(_cfg(**base, **{"train.batch_in_step": "off"}), str(tmp_path / "off"))
     train(_cfg(**base, **{"train.batch_in_step": "on"}), str(tmp_path / "on"))

@@ -55,14 +55,13 @@ class RunDirError(ValueError):
 
 
 def batch_in_step(setting: str, batcher: Batcher) -> bool:
-    """Whether train.batch_in_step=`setting` gathers batches inside the train step: 'auto' does on
-    accelerators only. An H100 epoch of MLP steps took 60% longer than the step alone with the batch as
-    a second program and 8% with it inside; on 2 CPU cores 6% and 8-14% (benchmarks/NOTES.md)."""
+    """Whether train.batch_in_step=`setting` gathers batches inside the train step: 'auto' and 'on' do
+    wherever the Batcher allows it (not in multi-process runs). An epoch of MLP steps took longer than
+    the step alone by 47-71% (H100) and 7-9% (2 CPU cores) with the batch as a second program, and by
+    8% and 5-6% with it inside (benchmarks/NOTES.md)."""
     if not batcher.fusable:  # multi-process batches are assembled on the host
         return False
-    if setting == "auto":
-        return jax.default_backend() != "cpu"
-    return setting == "on"
+    return setting != "off"
 
 
 def default_out_dir(config: Config) -> str:

@@ -160,10 +160,10 @@ def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: opta
     """Like make_train_step, with the batch built inside the same compiled program:
     `(state, batcher.data(step)) -> (state, metrics)` gathers (and binarizes) batch `state.step`
     of a `vae.data.pipeline.Batcher` on device: one dispatch per step instead of two, with the
-    same states and metrics. vae.run uses it on accelerators (train.batch_in_step): on an H100
-    it cut the pipeline's cost from 40-60% of a small step to 8-9%; on 2 CPU cores it measured
-    slower than Batcher.batch followed by make_train_step's step (benchmarks/NOTES.md). Not for
-    multi-process batchers (their batches are assembled on the host)."""
+    same states and metrics. vae.run uses it by default (train.batch_in_step): it cut the
+    pipeline's cost from 40-60% of a small step to 8-9% on an H100 and from 7-9% to 5-6% on 2 CPU
+    cores (benchmarks/NOTES.md). Not for multi-process batchers (their batches are assembled on
+    the host)."""
     if not batcher.fusable:
         raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
     step_fn = _step_fn(model, objective, optimizer, schedule)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.random import threefry_2x32
 
 from vae.data.base import Dataset
 
@@ -22,14 +23,40 @@ def binarize(images: np.ndarray, seed: int) -> np.ndarray:
 
 
 def bernoulli16(key: jax.Array, p: jax.Array) -> jax.Array:
-    """Bernoulli(p) draws in {0, 1} (p's shape and dtype) from 16-bit uniforms: two per 32-bit
-    word of `jax.random.bits`, so half the threefry work of `jax.random.bernoulli` (0.5 vs
-    1.0 ms for a 128x784 batch on 2 CPU cores, where an MLP step takes ~7 ms). P(1) =
-    ceil(65536 p) / 65536, within 1.5e-5 of p, exact for p = 0 and p = 1."""
-    n = p.size
-    words = jax.random.bits(key, ((n + 1) // 2,), jnp.uint32)
-    u = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(-1)[:n].reshape(p.shape)
-    return (u.astype(jnp.float32) < p.astype(jnp.float32) * 65536.0).astype(p.dtype)
+    """Bernoulli(p) draws in {0, 1} (p's shape and dtype) from 16-bit uniforms.
+
+    p: [rows, ...] (a batch of images) or [n]. The uniforms come from Threefry-2x32 in counter mode
+    (`jax.extend.random.threefry_2x32`, the generator behind `jax.random`), using both 32-bit
+    words of every block and both 16-bit halves of every word: a quarter of a block per pixel,
+    where `jax.random.bits` (partitionable Threefry) spends a block per 32-bit word. For a
+    128x784 batch on 2 CPU cores that is ~0.15 ms instead of ~0.26 ms (an MLP step takes ~4-5
+    ms). Counters are numbered per row and each block's two words stay in one row, so a batch
+    sharded over rows draws its bits without communication. P(1) = ceil(65536 p) / 65536,
+    within 1.5e-5 of p, exact for p = 0 and p = 1. key: a raw `jax.random.PRNGKey` or a
+    typed threefry key; other key types draw through `jax.random.bits`.
+    """
+    rows = p.shape[0] if p.ndim > 1 else 1
+    per_row = p.size // rows
+    words_per_row = (per_row + 1) // 2
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if "threefry" not in str(jax.random.key_impl(key)):
+            words = jax.random.bits(key, (rows, words_per_row), jnp.uint32)
+            return _below(words, p, rows, per_row)
+        key = jax.random.key_data(key)
+    counts = (jnp.arange(rows, dtype=jnp.uint32)[:, None] * jnp.uint32(words_per_row)
+              + jnp.arange(words_per_row, dtype=jnp.uint32)[None, :])
+    # threefry_2x32 pairs the first and second half of its counters into blocks: vmapped per row,
+    # the pairs (and the sharding of the result) stay within a row
+    words = jax.vmap(lambda c: threefry_2x32(key, c))(counts)
+    return _below(words, p, rows, per_row)
+
+
+def _below(words: jax.Array, p: jax.Array, rows: int, per_row: int) -> jax.Array:
+    """1 where the 16-bit uniform of a pixel (two per uint32 word, [rows, words]) is below 65536 p."""
+    u = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(rows, -1)[:, :per_row]
+    # compared as [rows, pixels]: XLA:CPU gave the 4-D form a transposed layout and a slow extra pass
+    draws = u.astype(jnp.float32) < p.reshape(rows, per_row).astype(jnp.float32) * 65536.0
+    return draws.astype(p.dtype).reshape(p.shape)
 
 
 def prepare(dataset: Dataset, mode: str, *, train: bool, seed: int) -> np.ndarray:
