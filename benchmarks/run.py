@@ -205,6 +205,47 @@ def matmul_runner(n=1024):
     return run, 2.0 * n**3
 
 
+def mlp_gemms_runner(batch: int, seed=0):
+    """Only the matrix products of the MLP train step, with its shapes and dependencies: the gradient
+    of a linear version of the network (no biases, activations, sampling, loss or optimizer), so the
+    same forward, input-gradient and weight-gradient products. Its time is the floor the step's
+    own GEMMs set at this batch size."""
+    import jax
+    import jax.numpy as jnp
+
+    enc = [784, *MLP_HIDDEN]
+    dec = [MLP_LATENT, *reversed(MLP_HIDDEN), 784]
+    shapes = ([(a, b) for a, b in zip(enc[:-1], enc[1:])] + [(enc[-1], MLP_LATENT)] * 2
+              + [(a, b) for a, b in zip(dec[:-1], dec[1:])])
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes) + 3)
+    ws = [jax.random.normal(k, s, jnp.float32) * s[0] ** -0.5 for k, s in zip(keys, shapes)]
+    x = jax.random.normal(keys[-3], (batch, 784), jnp.float32)
+    r_out = jax.random.normal(keys[-2], (batch, 784), jnp.float32)
+    r_var = jax.random.normal(keys[-1], (batch, MLP_LATENT), jnp.float32)
+    n_enc = len(enc) - 1
+
+    def loss(ws):
+        h = x
+        for w in ws[:n_enc]:
+            h = h @ w
+        mu, log_var = h @ ws[n_enc], h @ ws[n_enc + 1]
+        y = mu
+        for w in ws[n_enc + 2:]:
+            y = y @ w
+        return jnp.sum(y * r_out) + jnp.sum(log_var * r_var)
+
+    grad = jax.jit(jax.grad(loss))
+    box = {"ws": ws}
+
+    def run(k):
+        ws = box["ws"]
+        for _ in range(k):
+            gs = grad(ws)
+        jax.block_until_ready(gs)
+
+    return run
+
+
 def mlp_step_flops(batch: int) -> float:
     """Analytic FLOPs of one MLP train step: matmuls only, 2*M*K*N forward, twice that backward
     (input and weight gradients; the first layer's input gradient is not needed, so subtracted)."""
@@ -332,6 +373,7 @@ def bench_steps(args, results, with_torch):
             runners["plain_flax"] = plain_mlp_runner(x)
             mm, mm_flops = matmul_runner(4096 if gpu else 1024)
             runners["matmul"] = mm
+            runners["gemms_only"] = mlp_gemms_runner(batch)
         else:
             xla_model, _ = toolkit_model(arch, conv_impl="xla")
             runners["toolkit_xla_convT"] = toolkit_runner(xla_model, shape, x)[0]
@@ -349,7 +391,7 @@ def bench_steps(args, results, with_torch):
         entry = {"arch": arch, "batch": batch, "image_shape": list(shape), "repeats": repeats,
                  "steps_per_repeat": inner_map}
         for name, ts in samples.items():
-            if name == "matmul":
+            if name in ("matmul", "gemms_only"):
                 continue
             sec = float(np.median(ts))
             entry[name] = {"steps_per_s": 1.0 / sec, "examples_per_s": batch / sec, "ms_per_step": 1e3 * sec,
@@ -377,7 +419,12 @@ def bench_steps(args, results, with_torch):
             entry["flops"] = {"analytic_matmul_flops_per_step": flops, "xla_cost_analysis_flops_per_step": xla_flops,
                               "achieved_gflops": achieved, "matmul_size": 4096 if gpu else 1024,
                               "matmul_gflops": mm_rate,
-                              "roofline_ratio": float(np.median((flops / model_ts) / (mm_flops / mm_ts)))}
+                              "roofline_ratio": float(np.median((flops / model_ts) / (mm_flops / mm_ts))),
+                              # the same products alone, at the step's shapes: what the GEMMs themselves
+                              # reach against the square matmul, and the step against them
+                              "gemms_only_gflops": flops / float(np.median(samples["gemms_only"])) / 1e9,
+                              "gemms_only_vs_matmul": float(np.median((mm_ts / mm_flops) / (np.asarray(samples["gemms_only"]) / flops))),
+                              "step_vs_gemms_only": paired_ratio(samples["gemms_only"], samples["toolkit"])}
         elif "toolkit_xla_convT" in samples:
             entry["matmul_convT_vs_xla_convT"] = paired_ratio(samples["toolkit_xla_convT"], samples["toolkit"])
         out[key] = entry
@@ -609,6 +656,10 @@ def table(results) -> str:
                              f"{f['xla_cost_analysis_flops_per_step'] / 1e9:.3f}): {f['achieved_gflops']:.1f} GFLOP/s vs "
                              f"{n}^2 matmul {f.get('matmul_gflops', f.get('matmul1024_gflops', 0.0)):.1f} GFLOP/s "
                              f"-> roofline {100 * f['roofline_ratio']:.0f}%")
+                if "gemms_only_gflops" in f:
+                    lines.append(f"  {arch} step's GEMMs alone (same shapes, no other work): {f['gemms_only_gflops']:.1f} "
+                                 f"GFLOP/s = {100 * f['gemms_only_vs_matmul']:.0f}% of the {n}^2 matmul; the step "
+                                 f"runs at {100 * f['step_vs_gemms_only']:.0f}% of its GEMMs' rate")
     if "pipeline" in results:
         p = results["pipeline"]
         other = "in_step" if p["vae_run_uses"] == "separate_program" else "separate_program"
