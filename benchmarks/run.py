@@ -8,7 +8,9 @@ from other processes hits both alike, and warm-up excluded:
     vae.VAE, vae.make_optimizer, vae.create_train_state, vae.make_train_step, vae.ELBO) for an
     MLP VAE, a conv VAE and the Burgess 64x64 net, against the same models in PyTorch eager
     (same layer sizes, Adam, Bernoulli BCE-with-logits summed over pixels, analytic KL); the
-    conv nets also with `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
+    toolkit's step splits the batch as vae.run does (train.batch_splits auto: 2 parts for the conv
+    nets on the CPU), and is also timed in one pass (toolkit_one_pass); the conv nets also with
+    `conv_impl='xla'` (plain nn.Conv / nn.ConvTranspose; reported as toolkit_xla_convT);
   * a hand-written jitted flax/optax MLP step (no toolkit code): toolkit / plain;
   * achieved GFLOP/s of the MLP step vs a 1024x1024 float32 matmul measured in the same run;
   * an epoch through the data pipeline both ways vae.run can drive it (train.batch_in_step: Batcher.batch
@@ -117,15 +119,16 @@ def toolkit_model(arch: str, conv_impl: str = "auto"):
     raise ValueError(arch)
 
 
-def toolkit_runner(model, shape, batch_np, seed=0):
-    """The toolkit's step through its public API; returns (runner, step, state_box, batch)."""
+def toolkit_runner(model, shape, batch_np, seed=0, splits=1):
+    """The toolkit's step through its public API; returns (runner, step, state_box, batch).
+    splits: make_train_step's batch splits (vae.run's train.batch_splits)."""
     import jax
     import jax.numpy as jnp
     import vae
 
     optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
     box = {"state": vae.create_train_state(model, optimizer, shape, seed=seed)}
-    step = vae.make_train_step(model, vae.ELBO(), optimizer)
+    step = vae.make_train_step(model, vae.ELBO(), optimizer, splits=splits)
     batch = {"image": jnp.asarray(batch_np), "label": jnp.zeros(batch_np.shape[0], jnp.int32)}
 
     def run(n):
@@ -358,6 +361,14 @@ def step_configs(args) -> list[tuple[str, str, int, int]]:
     return configs
 
 
+def auto_splits(arch: str, batch: int) -> int:
+    """The batch splits vae.run picks for this architecture with the ELBO on one device."""
+    import vae
+    from vae.run import batch_splits
+
+    return batch_splits(0, arch, vae.ELBO(), 1, batch)
+
+
 def bench_steps(args, results, with_torch):
     import jax
 
@@ -368,7 +379,10 @@ def bench_steps(args, results, with_torch):
     for key, arch, batch, inner in step_configs(args):
         model, shape = toolkit_model(arch)
         x = binary_batch(shape, batch)
-        runners = {"toolkit": toolkit_runner(model, shape, x)[0]}
+        splits = auto_splits(arch, batch)
+        runners = {"toolkit": toolkit_runner(model, shape, x, splits=splits)[0]}
+        if splits > 1:  # the same step in one pass, to show what the split gives
+            runners["toolkit_one_pass"] = toolkit_runner(model, shape, x)[0]
         if arch == "mlp":
             runners["plain_flax"] = plain_mlp_runner(x)
             mm, mm_flops = matmul_runner(4096 if gpu else 1024)
@@ -376,7 +390,7 @@ def bench_steps(args, results, with_torch):
             runners["gemms_only"] = mlp_gemms_runner(batch)
         else:
             xla_model, _ = toolkit_model(arch, conv_impl="xla")
-            runners["toolkit_xla_convT"] = toolkit_runner(xla_model, shape, x)[0]
+            runners["toolkit_xla_convT"] = toolkit_runner(xla_model, shape, x, splits=splits)[0]
         if with_torch:
             runners["torch"] = torch_runner(arch, x, threads=None if gpu else usable_cores(), device=tdev)
             if not gpu:  # 1 thread is often faster on a loaded 2-core machine; the faster is the baseline
@@ -389,7 +403,7 @@ def bench_steps(args, results, with_torch):
         print(f"  timing {key} ({', '.join(runners)}) ...", flush=True)
         samples = interleaved(runners, repeats, inner_map)
         entry = {"arch": arch, "batch": batch, "image_shape": list(shape), "repeats": repeats,
-                 "steps_per_repeat": inner_map}
+                 "steps_per_repeat": inner_map, "batch_splits": splits}
         for name, ts in samples.items():
             if name in ("matmul", "gemms_only"):
                 continue
@@ -427,6 +441,8 @@ def bench_steps(args, results, with_torch):
                               "step_vs_gemms_only": paired_ratio(samples["gemms_only"], samples["toolkit"])}
         elif "toolkit_xla_convT" in samples:
             entry["matmul_convT_vs_xla_convT"] = paired_ratio(samples["toolkit_xla_convT"], samples["toolkit"])
+        if "toolkit_one_pass" in samples:
+            entry["split_vs_one_pass"] = paired_ratio(samples["toolkit_one_pass"], samples["toolkit"])
         out[key] = entry
         del model
         jax.clear_caches()
@@ -631,7 +647,7 @@ def table(results) -> str:
         lines.append("")
         lines.append(f"{'train step (median)':<34}{'steps/s':>9}{'ex/s':>10}{'ms/step':>9}{'min ms':>8}")
         for arch, e in ts.items():
-            for name in ("toolkit", "toolkit_xla_convT", "plain_flax", "torch", "torch_1thread"):
+            for name in ("toolkit", "toolkit_one_pass", "toolkit_xla_convT", "plain_flax", "torch", "torch_1thread"):
                 if name in e:
                     r = e[name]
                     label = f"{e.get('arch', arch)} b{e['batch']} {name}"
@@ -647,6 +663,8 @@ def table(results) -> str:
                 parts.append(f"toolkit/plain flax {e['toolkit_vs_plain_flax']:.3f}")
             if "matmul_convT_vs_xla_convT" in e:
                 parts.append(f"matmul convT / XLA convT {e['matmul_convT_vs_xla_convT']:.2f}x")
+            if "split_vs_one_pass" in e:
+                parts.append(f"{e['batch_splits']} batch splits / one pass {e['split_vs_one_pass']:.2f}x")
             lines.append(f"  {arch:<13} " + ", ".join(parts) + "  (throughput ratios, paired medians)")
         for arch, e in ts.items():
             if "flops" in e:

@@ -33,6 +33,8 @@ def test_unknown_key_names_the_key_and_the_allowed_ones():
     ("train.devices=-2", r"train.devices=-2 .* >= 0"),
     ("train.on_nonfinite=ignore", r"train.on_nonfinite='ignore'.*'stop', 'skip'"),
     ("train.batch_in_step=yes", r"train.batch_in_step='yes'.*'auto', 'on', 'off'"),
+    ("train.batch_splits=-1", r"train.batch_splits=-1 .* int >= 0"),
+    ("train.batch_splits=3", r"train.batch_splits=3 does not divide train.batch_size=128"),
     ("model.architecture=rnn", r"model.architecture='rnn'.*'mlp', 'conv'"),
     ("data.binarize=maybe", r"data.binarize='maybe'.*'dynamic'"),
     ("model.hidden=64,-1", r"model.hidden=\(64, -1\)"),

@@ -82,6 +82,38 @@ def test_batch_in_step_matches_a_separate_batch_program(tmp_path):
         np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5)
 
 
+
+def test_batch_splits_auto_and_explicit_values():
+    from vae.objectives import IWAE, BetaTCVAE, FactorVAE
+    from vae.run import batch_splits
+
+    assert jax.default_backend() == "cpu"
+    assert batch_splits(0, "conv", ELBO(), 1, 128) == 2  # auto on the CPU: two halves for conv nets
+    assert batch_splits(0, "burgess", IWAE(), 1, 64) == 2
+    assert batch_splits(0, "resnet", ELBO(beta=4.0), 1, 32) == 2
+    assert batch_splits(0, "mlp", ELBO(), 1, 128) == 1  # measured slower for the MLP
+    assert batch_splits(0, "conv", FactorVAE(), 1, 128) == 1  # batch statistics
+    assert batch_splits(0, "conv", ELBO(free_bits=0.5), 1, 128) == 1
+    assert batch_splits(0, "conv", ELBO(), 4, 128) == 1  # several devices
+    assert batch_splits(0, "conv", ELBO(), 1, 127) == 1
+    assert batch_splits(4, "mlp", ELBO(), 1, 128) == 4 and batch_splits(1, "conv", FactorVAE(), 1, 128) == 1
+    with pytest.raises(ConfigError, match=r"train.batch_splits=2 needs a per-example objective.*BetaTCVAE"):
+        batch_splits(2, "conv", BetaTCVAE(dataset_size=100), 1, 128)
+    with pytest.raises(ConfigError, match=r"batch_splits=4 with 4 devices needs train.batch_size divisible by 16, got 8"):
+        batch_splits(4, "conv", ELBO(), 4, 8)
+
+
+def test_conv_run_splits_its_batches_and_refuses_splits_a_batch_objective_cannot_take(tmp_path):
+    conv = {"model.architecture": "conv", "model.channels": (4, 8), "train.steps": 6, "train.eval_every": 6}
+    summary = train(_cfg(**conv), str(tmp_path / "auto"))
+    assert summary["batch_splits"] == 2 and np.isfinite(summary["test_elbo"])
+    records = _records(tmp_path / "auto")
+    assert records[-1]["step"] == 6 and all(np.isfinite(r["loss"]) for r in records if "loss" in r)
+    with pytest.raises(ConfigError, match="train.batch_splits=2 needs a per-example objective"):
+        train(_cfg(**conv, **{"train.batch_splits": 2, "model.name": "factor_vae"}), str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()  # refused before any work
+
+
 MULTI_DEVICE = textwrap.dedent('''
     import json, sys
     import jax, numpy as np

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import vae.data as vdata
 from vae.checkpoint import Checkpointer
@@ -142,3 +143,78 @@ def test_fused_step_equals_batcher_then_step_across_epochs():
         np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-6, atol=1e-7)
     assert int(state_b.step) == 7
     assert fused._cache_size() == 1
+
+
+class _MeanSquaredCode:
+    """A deterministic per-example objective: the squared norm of each example's posterior mean."""
+
+    per_example = True
+
+    def compute(self, model, params, batch, rng, step, extra):
+        mean = model.apply({"params": params}, batch["image"], method=type(model).encode).mean
+        loss_ex = jnp.sum(mean**2, axis=-1)
+        return jnp.mean(loss_ex), {"loss": loss_ex, "first": loss_ex[0] * 0 + 1.0}, None
+
+    def update_extra(self, model, params, extra, aux, batch, rng, step):
+        return params, extra, {}
+
+
+def _conv_setup():
+    model = build_model(ModelConfig(architecture="conv", latent_dim=4, channels=(4, 8), hidden=(16,)), SHAPE)
+    optimizer = make_optimizer(OptimConfig(learning_rate=1e-2), 10)
+    batch = {"image": jnp.asarray((np.random.default_rng(1).random((8, *SHAPE)) < 0.4).astype(np.float32)),
+             "label": jnp.zeros(8, jnp.int32)}
+    return model, optimizer, batch
+
+
+def test_batch_splits_give_the_one_pass_step_for_a_deterministic_objective():
+    """With no sampling in the objective, a step over 2 or 4 parts of the batch is the one-pass
+    step up to float32 rounding: same loss, metrics and updated parameters."""
+    model, optimizer, batch = _conv_setup()
+    ref_state, ref = make_train_step(model, _MeanSquaredCode(), optimizer)(
+        create_train_state(model, optimizer, SHAPE, seed=0), batch)
+    for splits in (2, 4):
+        state, metrics = make_train_step(model, _MeanSquaredCode(), optimizer, splits=splits)(
+            create_train_state(model, optimizer, SHAPE, seed=0), batch)
+        for key in ("loss", "grad_norm", "first"):
+            np.testing.assert_allclose(float(metrics[key]), float(ref[key]), rtol=1e-5)
+        for x, y in zip(jax.tree_util.tree_leaves(ref_state.params), jax.tree_util.tree_leaves(state.params)):
+            np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_splits_elbo_is_the_mean_over_parts_with_their_own_keys():
+    """splits=2: part i is rows i, i+2, ... with key fold_in(loss key, i); the step's loss and
+    metrics are the parts' means, and its gradient is the gradient of that mean."""
+    model, optimizer, batch = _conv_setup()
+    state = create_train_state(model, optimizer, SHAPE, seed=0)
+    loss_rng, _ = jax.random.split(jax.random.fold_in(state.rng, state.step))
+
+    def loss_of(params):
+        parts = [ELBO().compute(model, params, {k: v[i::2] for k, v in batch.items()},
+                                jax.random.fold_in(loss_rng, i), state.step, {}) for i in range(2)]
+        return jnp.mean(jnp.stack([p[0] for p in parts])), parts
+
+    (loss, parts), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+    new_state, metrics = make_train_step(model, ELBO(), optimizer, splits=2)(
+        create_train_state(model, optimizer, SHAPE, seed=0), batch)  # the input state is donated
+    np.testing.assert_allclose(float(metrics["loss"]), float(loss), rtol=1e-6)
+    for key in ("elbo", "recon", "kl"):
+        expected = np.mean([float(jnp.mean(p[1][key])) for p in parts])
+        np.testing.assert_allclose(float(metrics[key]), expected, rtol=1e-6)
+    np.testing.assert_allclose(float(metrics["grad_norm"]), float(optax.tree.norm(grads)), rtol=1e-5)
+    # the one-pass step draws other samples: a different loss, the same estimator
+    _, one_pass = make_train_step(model, ELBO(), optimizer)(create_train_state(model, optimizer, SHAPE, seed=0), batch)
+    assert float(one_pass["loss"]) != float(metrics["loss"])
+    assert int(new_state.step) == 1
+
+
+def test_batch_splits_refuse_objectives_with_batch_statistics():
+    from vae.objectives import FactorVAE
+
+    model, optimizer, _ = _conv_setup()
+    with pytest.raises(ValueError, match="splits=2 needs a per-example objective.*ELBO"):
+        make_train_step(model, ELBO(free_bits=0.5), optimizer, splits=2)
+    with pytest.raises(ValueError, match="splits=2 needs a per-example objective.*FactorVAE"):
+        make_train_step(model, FactorVAE(), optimizer, splits=2)
+    with pytest.raises(ValueError, match="splits=0 is not allowed"):
+        make_train_step(model, ELBO(), optimizer, splits=0)

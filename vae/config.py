@@ -212,6 +212,12 @@ class TrainConfig:
     devices: how many local devices train data-parallel (0: all); shard_params splits params and
     optimizer state over them too. on_nonfinite: `stop` (default) ends the run at a NaN/Inf loss
     or gradient, keeping the last good checkpoint; `skip` drops such updates and counts them.
+    batch_splits: the train step evaluates the objective on this many equal parts of each batch
+    (each with its own key; loss and metrics are their means), which lets XLA:CPU run them side
+    by side on its cores. 0 (default, auto): 2 on the CPU backend for the conv, burgess and resnet
+    architectures when one device trains, the objective is per-example (the ELBO without free
+    bits, IWAE) and batch_size is even; 1 otherwise. An explicit n > 1 needs such an objective
+    and a batch_size divisible by n (and by n x devices when several train).
     batch_in_step: `on` gathers (and binarizes) each batch inside the train step's program, `off`
     in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose
     batches are assembled on the host (a second program per step cost 40-60% of a small step on
@@ -230,6 +236,7 @@ class TrainConfig:
     shard_params: bool = False
     on_nonfinite: str = "stop"
     batch_in_step: str = "auto"
+    batch_splits: int = 0
     progress: bool = True
 
     def __post_init__(self):
@@ -239,6 +246,12 @@ class TrainConfig:
         _check_positive("train.devices", self.devices, allow_zero=True)
         _check_choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
         _check_choice("train.batch_in_step", self.batch_in_step, ("auto", "on", "off"))
+        if not isinstance(self.batch_splits, int) or isinstance(self.batch_splits, bool) or self.batch_splits < 0:
+            raise ConfigError(f"train.batch_splits={self.batch_splits!r} is not allowed; it must be an int >= 0 "
+                              "(0: auto)")
+        if self.batch_splits > 1 and self.batch_size % self.batch_splits:
+            raise ConfigError(f"train.batch_splits={self.batch_splits} does not divide train.batch_size="
+                              f"{self.batch_size}; choose a divisor of it, or 0 (auto) or 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,8 +89,24 @@ def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation
                       rng=run_key, extra=extra)
 
 
+def _split_rows(a: jax.Array, i: int, splits: int) -> jax.Array:
+    """Rows i, i + splits, i + 2 splits, ... of a: every device's shard of a batch sharded over
+    rows holds rows of every part."""
+    return a.reshape(a.shape[0] // splits, splits, *a.shape[1:])[:, i]
+
+
+def _check_splits(splits: int, objective: Any) -> int:
+    if not isinstance(splits, int) or splits < 1:
+        raise ValueError(f"splits={splits!r} is not allowed; it must be an int >= 1")
+    if splits > 1 and not getattr(objective, "per_example", False):
+        raise ValueError(f"splits={splits} needs a per-example objective (its loss a mean over examples, "
+                         f"as the ELBO without free bits and IWAE); {type(objective).__name__} uses batch "
+                         "statistics, so use splits=1")
+    return splits
+
+
 def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
-             schedule: optax.Schedule | None) -> Callable:
+             schedule: optax.Schedule | None, splits: int = 1) -> Callable:
     """The pure `(state, batch) -> (state, metrics)` of one training step (not jitted)."""
     compute = getattr(objective, "compute", None)
 
@@ -102,8 +118,21 @@ def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTra
             if compute is None:  # a plain function objective(model, params, batch, rng, step)
                 loss, metrics = objective(model, params, batch, loss_rng, state.step)
                 return loss, (metrics, None)
-            loss, metrics, aux = compute(model, params, batch, loss_rng, state.step, state.extra)
-            return loss, (metrics, aux)
+            if splits == 1:
+                loss, metrics, aux = compute(model, params, batch, loss_rng, state.step, state.extra)
+                return loss, (metrics, aux)
+            # a per-example objective over `splits` equal parts of the batch, each with its own
+            # key: the same loss and gradient in expectation as one pass, as independent chains
+            # of ops that XLA:CPU runs side by side on its cores
+            losses, parts = [], []
+            for i in range(splits):
+                part = jax.tree_util.tree_map(lambda a: _split_rows(a, i, splits), batch)
+                loss_i, metrics_i, _ = compute(model, params, part, jax.random.fold_in(loss_rng, i), state.step,
+                                               state.extra)
+                losses.append(loss_i)
+                parts.append({k: jnp.mean(v) for k, v in metrics_i.items()})
+            metrics = {k: jnp.mean(jnp.stack([m[k] for m in parts])) for k in parts[0]}
+            return jnp.mean(jnp.stack(losses)), (metrics, None)
 
         (loss, (metrics, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         metrics = {k: jnp.mean(v) for k, v in metrics.items()}
@@ -143,7 +172,7 @@ def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTra
 
 def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
-                    batch_sharding: Any = None) -> Callable:
+                    batch_sharding: Any = None, splits: int = 1) -> Callable:
     """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
 
     metrics: batch means of the objective's metrics, plus grad_norm, `nonfinite` (1.0 when the
@@ -151,22 +180,29 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
     poisoned; the loop decides whether to stop or skip) and lr given a schedule.
     state_sharding / batch_sharding: shardings for data-parallel training over a device mesh
     (see `vae.parallel`); None leaves placement to JAX.
+    splits: the objective is evaluated on this many equal parts of the batch (rows i, i + splits,
+    ...), part i with key fold_in(key, i), and the loss and metrics are their means: the same
+    estimator with independent chains of ops, which XLA:CPU runs side by side on its cores (1.1-1.2x
+    for the conv nets on 2 cores; vae.run's train.batch_splits). Needs `objective.per_example`
+    and a batch size it divides; 1 (default) is the plain step.
     """
-    return _jit_step(_step_fn(model, objective, optimizer, schedule), state_sharding, batch_sharding)
+    return _jit_step(_step_fn(model, objective, optimizer, schedule, _check_splits(splits, objective)),
+                     state_sharding, batch_sharding)
 
 
 def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
-                          batcher: Any, schedule: optax.Schedule | None = None, *, state_sharding: Any = None) -> Callable:
+                          batcher: Any, schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
+                          splits: int = 1) -> Callable:
     """Like make_train_step, with the batch built inside the same compiled program:
     `(state, batcher.data(step)) -> (state, metrics)` gathers (and binarizes) batch `state.step`
     of a `vae.data.pipeline.Batcher` on device: one dispatch per step instead of two, with the
     same states and metrics. vae.run uses it by default (train.batch_in_step): it cut the
     pipeline's cost from 40-60% of a small step to 8-9% on an H100 and from 7-9% to 5-6% on 2 CPU
     cores (benchmarks/NOTES.md). Not for multi-process batchers (their batches are assembled on
-    the host)."""
+    the host). splits: as in make_train_step."""
     if not batcher.fusable:
         raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
-    step_fn = _step_fn(model, objective, optimizer, schedule)
+    step_fn = _step_fn(model, objective, optimizer, schedule, _check_splits(splits, objective))
 
     def fused(state: TrainState, data: tuple) -> tuple[TrainState, dict]:
         return step_fn(state, batcher.gather(*data, state.step))

@@ -41,7 +41,15 @@ def elbo_metrics(x: jax.Array, recon: jax.Array, kl: jax.Array, loss: jax.Array,
 
 
 class Objective:
-    """Base class: subclasses implement `compute`; `__call__` drops the aux output."""
+    """Base class: subclasses implement `compute`; `__call__` drops the aux output.
+
+    per_example: True when the loss is the batch mean of a loss of each example alone and
+    `update_extra` needs no aux (ELBO without free bits, IWAE). Only such objectives let the
+    train step split a batch into parts (train.batch_splits): the others use batch statistics
+    (total correlation, covariances, free bits, a discriminator's permutations, codebook counts).
+    """
+
+    per_example = False
 
     def init_extra(self, model, params, rng: jax.Array, image_shape: tuple[int, ...]) -> Any:
         return {}

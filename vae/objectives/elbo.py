@@ -31,6 +31,10 @@ class ELBO(Objective):
     free_bits: float = 0.0
     free_bits_group: int = 1
 
+    @property
+    def per_example(self) -> bool:
+        return not self.free_bits  # free bits clamp the batch-mean KL of each group
+
     def compute(self, model, params, batch, rng, step, extra):
         out = forward(model, params, batch, rng)
         recon = -out.log_px_z

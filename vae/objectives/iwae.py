@@ -34,6 +34,7 @@ class IWAE(Objective):
 
     num_samples: int = 5
     dreg: bool = False
+    per_example = True
 
     def compute(self, model, params, batch, rng, step, extra):
         x = batch["image"]
