@@ -187,7 +187,6 @@ def plain_mlp_runner(batch_np, seed=0):
         jax.block_until_ready(loss)
         carry["s"] = s
 
-    run.lower = lambda: step.lower(carry["s"], x)  # for HLO inspection
     return run
 
 
@@ -380,7 +379,8 @@ def bench_steps(args, results, with_torch):
         model, shape = toolkit_model(arch)
         x = binary_batch(shape, batch)
         splits = auto_splits(arch, batch)
-        runners = {"toolkit": toolkit_runner(model, shape, x, splits=splits)[0]}
+        toolkit = toolkit_runner(model, shape, x, splits=splits)
+        runners = {"toolkit": toolkit[0]}
         if splits > 1:  # the same step in one pass, to show what the split gives
             runners["toolkit_one_pass"] = toolkit_runner(model, shape, x)[0]
         if arch == "mlp":
@@ -421,9 +421,10 @@ def bench_steps(args, results, with_torch):
             entry["toolkit_vs_plain_flax"] = paired_ratio(samples["plain_flax"], samples["toolkit"])
             flops = mlp_step_flops(batch)
             model_ts, mm_ts = np.asarray(samples["toolkit"]), np.asarray(samples["matmul"])
+            gemm_ts = np.asarray(samples["gemms_only"])
             achieved = flops / np.median(model_ts) / 1e9
             mm_rate = mm_flops / np.median(mm_ts) / 1e9
-            run, step, box, b = toolkit_runner(model, shape, x)
+            _, step, box, b = toolkit
             try:
                 cost = step.lower(box["state"], b).compile().cost_analysis()
                 cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -436,8 +437,8 @@ def bench_steps(args, results, with_torch):
                               "roofline_ratio": float(np.median((flops / model_ts) / (mm_flops / mm_ts))),
                               # the same products alone, at the step's shapes: what the GEMMs themselves
                               # reach against the square matmul, and the step against them
-                              "gemms_only_gflops": flops / float(np.median(samples["gemms_only"])) / 1e9,
-                              "gemms_only_vs_matmul": float(np.median((mm_ts / mm_flops) / (np.asarray(samples["gemms_only"]) / flops))),
+                              "gemms_only_gflops": flops / float(np.median(gemm_ts)) / 1e9,
+                              "gemms_only_vs_matmul": float(np.median((mm_ts / mm_flops) / (gemm_ts / flops))),
                               "step_vs_gemms_only": paired_ratio(samples["gemms_only"], samples["toolkit"])}
         elif "toolkit_xla_convT" in samples:
             entry["matmul_convT_vs_xla_convT"] = paired_ratio(samples["toolkit_xla_convT"], samples["toolkit"])
@@ -532,7 +533,8 @@ def iwae_child(num_images: int, k: int) -> None:
     peak_during = _proc_status_mib("VmHWM")
     stats = jax.devices()[0].memory_stats() or {}  # accelerators report their allocator's peak; the CPU does not
     device_peak = stats.get("peak_bytes_in_use")
-    print(json.dumps({"device_peak_mib": device_peak / 2**20 if device_peak else None,"seconds": seconds, "peak_rss_mib": max(peak_before, peak_during),
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": max(peak_before, peak_during),
+                      "device_peak_mib": device_peak / 2**20 if device_peak else None,
                       "peak_rss_during_iwae_mib": peak_during if reset else None,
                       "rss_before_iwae_mib": rss_before, "num_images": num_images, "k": k,
                       "log_px": res["log_px"]}))
@@ -629,9 +631,11 @@ def environment():
         pass
     dev = jax.devices()[0]
     gpu = dev.platform == "gpu"
-    return {"precision": ("float32 inputs, JAX's default dot precision (TF32 on this GPU); torch set to TF32 "
-                          "matmuls and cuDNN convs" if gpu else "float32"),"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "torch": torch_version, "torch_threads": torch_threads,
+    precision = ("float32 inputs, JAX's default dot precision (TF32 on this GPU); torch set to TF32 matmuls "
+                 "and cuDNN convs" if gpu else "float32")
+    return {"precision": precision, "python": platform.python_version(), "jax": jax.__version__,
+            "flax": flax.__version__, "optax": optax.__version__, "torch": torch_version,
+            "torch_threads": torch_threads,
             "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}", "cpu": cpu, "cores": os.cpu_count(),
             "usable_cores": usable_cores(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
@@ -650,7 +654,7 @@ def table(results) -> str:
             for name in ("toolkit", "toolkit_one_pass", "toolkit_xla_convT", "plain_flax", "torch", "torch_1thread"):
                 if name in e:
                     r = e[name]
-                    label = f"{e.get('arch', arch)} b{e['batch']} {name}"
+                    label = f"{e['arch']} b{e['batch']} {name}"
                     lines.append(f"{label:<34}{r['steps_per_s']:9.1f}{r['examples_per_s']:10.0f}"
                                  f"{r['ms_per_step']:9.2f}{r['ms_per_step_min']:8.2f}")
         lines.append("")
@@ -669,10 +673,10 @@ def table(results) -> str:
         for arch, e in ts.items():
             if "flops" in e:
                 f = e["flops"]
-                n = f.get("matmul_size", 1024)
+                n = f["matmul_size"]
                 lines.append(f"  {arch} step {f['analytic_matmul_flops_per_step'] / 1e9:.3f} GFLOP (XLA cost analysis "
                              f"{f['xla_cost_analysis_flops_per_step'] / 1e9:.3f}): {f['achieved_gflops']:.1f} GFLOP/s vs "
-                             f"{n}^2 matmul {f.get('matmul_gflops', f.get('matmul1024_gflops', 0.0)):.1f} GFLOP/s "
+                             f"{n}^2 matmul {f['matmul_gflops']:.1f} GFLOP/s "
                              f"-> roofline {100 * f['roofline_ratio']:.0f}%")
                 if "gemms_only_gflops" in f:
                     lines.append(f"  {arch} step's GEMMs alone (same shapes, no other work): {f['gemms_only_gflops']:.1f} "

@@ -82,7 +82,6 @@ def test_batch_in_step_matches_a_separate_batch_program(tmp_path):
         np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5)
 
 
-
 def test_batch_splits_auto_and_explicit_values():
     from vae.objectives import IWAE, BetaTCVAE, FactorVAE
     from vae.run import batch_splits

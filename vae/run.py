@@ -41,6 +41,7 @@ from vae.train import (
     evaluate,
     learning_rate_schedule,
     make_eval_step,
+    check_splits,
     make_fused_train_step,
     make_optimizer,
     make_train_step,
@@ -70,14 +71,14 @@ def batch_splits(setting: int, architecture: str, objective, devices: int, batch
     faster than one pass on 2 cores (conv VAE 1.08, Burgess 1.09-1.15, ResNet 1.22; 4 parts were
     0.89-1.42x, and an MLP lost 9%: benchmarks/NOTES.md); 1 elsewhere. An explicit value the
     objective or device count cannot take is a ConfigError."""
-    per_example = getattr(objective, "per_example", False)
     if setting == 0:
-        ok = (jax.default_backend() == "cpu" and architecture in ("conv", "burgess", "resnet") and per_example
-              and devices == 1 and batch_size % 2 == 0)
+        ok = (jax.default_backend() == "cpu" and architecture in ("conv", "burgess", "resnet")
+              and getattr(objective, "per_example", False) and devices == 1 and batch_size % 2 == 0)
         return 2 if ok else 1
-    if setting > 1 and not per_example:
-        raise ConfigError(f"train.batch_splits={setting} needs a per-example objective (the ELBO without free "
-                          f"bits, or IWAE); {type(objective).__name__} uses batch statistics: use 0 (auto) or 1")
+    try:
+        check_splits(setting, objective, key="train.batch_splits")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if setting > 1 and batch_size % (setting * devices):
         raise ConfigError(f"train.batch_splits={setting} with {devices} devices needs train.batch_size divisible "
                           f"by {setting * devices}, got {batch_size}")

@@ -95,13 +95,15 @@ def _split_rows(a: jax.Array, i: int, splits: int) -> jax.Array:
     return a.reshape(a.shape[0] // splits, splits, *a.shape[1:])[:, i]
 
 
-def _check_splits(splits: int, objective: Any) -> int:
+def check_splits(splits: int, objective: Any, key: str = "splits") -> int:
+    """`splits` if the objective can be split that many ways (see make_train_step), else a
+    ValueError naming `key`."""
     if not isinstance(splits, int) or splits < 1:
-        raise ValueError(f"splits={splits!r} is not allowed; it must be an int >= 1")
+        raise ValueError(f"{key}={splits!r} is not allowed; it must be an int >= 1")
     if splits > 1 and not getattr(objective, "per_example", False):
-        raise ValueError(f"splits={splits} needs a per-example objective (its loss a mean over examples, "
+        raise ValueError(f"{key}={splits} needs a per-example objective (its loss a mean over examples, "
                          f"as the ELBO without free bits and IWAE); {type(objective).__name__} uses batch "
-                         "statistics, so use splits=1")
+                         "statistics, so use 1")
     return splits
 
 
@@ -186,7 +188,7 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
     for the conv nets on 2 cores; vae.run's train.batch_splits). Needs `objective.per_example`
     and a batch size it divides; 1 (default) is the plain step.
     """
-    return _jit_step(_step_fn(model, objective, optimizer, schedule, _check_splits(splits, objective)),
+    return _jit_step(_step_fn(model, objective, optimizer, schedule, check_splits(splits, objective)),
                      state_sharding, batch_sharding)
 
 
@@ -202,7 +204,7 @@ def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: opta
     the host). splits: as in make_train_step."""
     if not batcher.fusable:
         raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
-    step_fn = _step_fn(model, objective, optimizer, schedule, _check_splits(splits, objective))
+    step_fn = _step_fn(model, objective, optimizer, schedule, check_splits(splits, objective))
 
     def fused(state: TrainState, data: tuple) -> tuple[TrainState, dict]:
         return step_fn(state, batcher.gather(*data, state.step))
