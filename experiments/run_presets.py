@@ -38,13 +38,16 @@ def main() -> None:
         s = train(cfg, os.path.join(args.out, name), overwrite=True)
         row = {"preset": name, "steps": s["steps"], "wall_time_s": round(s["wall_time_s"], 1),
                "steps_per_s": round(s["train_steps_per_s"] or 0, 1), "test_loss": round(s["test"]["loss"], 2),
-               "test_elbo": round(s["test_elbo"], 2)}
+               "test_elbo": round(s["test_elbo"], 2),
+               "test_iwae": None if not s["test_iwae"] else round(s["test_iwae"]["log_px"], 2),
+               "iwae_k": None if not s["test_iwae"] else s["test_iwae"]["k"], "active_units": s["active_units"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n| preset | steps | wall time (s) | steps/s | test loss | test ELBO |\n|---|---|---|---|---|---|")
+    print("\n| preset | steps | wall time (s) | steps/s | test loss | test ELBO | test IWAE (k) | active units |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['preset']} | {r['steps']} | {r['wall_time_s']} | {r['steps_per_s']} | {r['test_loss']} | "
-              f"{r['test_elbo']} |")
+              f"{r['test_elbo']} | {r['test_iwae']} ({r['iwae_k']}) | {r['active_units']} |")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "presets_table.json"), "w") as f:
         json.dump(rows, f, indent=2)

@@ -284,7 +284,7 @@ def test_compute_all_rejects_bad_arguments(ground_truth):
 
 def test_encoder_mean_fn_on_rendered_sprites():
     import vae
-    from vae.evaluate import encode_split
+    from vae.trained import encode_split
 
     model = vae.build_model(vae.ModelConfig(latent_dim=3, hidden=(16,)), Sprites.image_shape)
     optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=1)

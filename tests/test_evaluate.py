@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae.evaluate import iwae_log_likelihood, latent_diagnostics
+from vae.trained import iwae_log_likelihood, latent_diagnostics
 from vae.models import VAE, GaussianLikelihood, StandardNormalPrior
 
 D, d, SIGMA = 6, 3, 0.5
@@ -144,3 +144,39 @@ def test_vae_evaluate_disentanglement_on_sprites(tmp_path):
     assert set(result["disentanglement"]) == {"mig", "sap"}
     assert 0.0 <= result["disentanglement"]["mig"]["mig"] <= 1.0
     assert result["disentanglement"]["mig"]["settings"]["num_train"] == 300
+
+
+def test_iwae_reports_its_monte_carlo_error_and_the_spread_over_examples():
+    x, _ = _data()
+    exact_posterior = iwae_log_likelihood(_model(), {}, x, num_samples=10, batch_size=32, chunk_size=10)
+    # with the true posterior every weight equals p(x): the estimate has no Monte-Carlo error at all
+    assert exact_posterior["mc_stderr"] == pytest.approx(0.0, abs=1e-3)
+    assert exact_posterior["example_stderr"] > 0.1
+    model = _model(mean_shift=0.4, log_var_shift=0.6)
+    runs = [iwae_log_likelihood(model, {}, x, num_samples=10, batch_size=32, chunk_size=10, seed=s)
+            for s in range(40)]
+    spread = np.std([r["log_px"] for r in runs], ddof=1)
+    predicted = np.mean([r["mc_stderr"] for r in runs])
+    assert 0.7 * spread < predicted < 1.4 * spread          # the delta method against 40 independent seeds
+    assert runs[0]["example_stderr"] > 2 * predicted         # a different quantity, larger here
+    assert iwae_log_likelihood(model, {}, x, num_samples=1, batch_size=32)["mc_stderr"] is None
+
+
+def test_iwae_compiles_once_per_model_and_shape():
+    traces = []
+
+    class CountingVAE(VAE):
+        def log_importance_weights(self, x, num_samples, y=None, stop_posterior_grad=False):
+            traces.append(num_samples)  # runs only while jax traces the function
+            return super().log_importance_weights(x, num_samples, y, stop_posterior_grad)
+
+    W, b = _ppca()
+    model = CountingVAE(encoder=LinearGaussianEncoder(W, b, SIGMA, mean_shift=0.4), decoder=LinearDecoder(W, b),
+                        prior=StandardNormalPrior(), likelihood=GaussianLikelihood(sigma=SIGMA), latent_dim=d)
+    x, _ = _data()
+    first = [iwae_log_likelihood(model, {}, x, num_samples=20, batch_size=32, chunk_size=10, seed=s)["log_px"]
+             for s in range(3)]
+    assert traces == [10]                                    # three calls, two batches each: one trace
+    assert len(set(first)) == 3                              # and the seeds still differ
+    iwae_log_likelihood(model, {}, x, num_samples=20, batch_size=16, chunk_size=10)
+    assert traces == [10, 10]                                # a new batch shape: one more

@@ -9,9 +9,9 @@ import pytest
 
 from vae.config import Config, ModelConfig
 from vae.explore import FIGURE_KINDS, Explorer, lerp, make_figure, nearest_neighbours, slerp, write_run_figures
-from vae.models import build_model
+from vae.variants import build_model
 from vae.plots import save_figure
-from vae.train import init_params
+from vae.step import init_params
 
 SHAPE = (8, 8, 1)
 LATENT = 4
@@ -54,7 +54,7 @@ def test_batches_of_any_size_match_and_compile_a_few_times():
     full = ex.encode(ex.images)[0]
     one_by_one = np.concatenate([ex.encode(ex.images[i:i + 1])[0] for i in range(45)])
     np.testing.assert_allclose(full, one_by_one, atol=1e-5)
-    assert ex._encode_fn._cache_size() <= 2  # buckets of 8 and 16 rows
+    assert ex.trained.jitted("encode")._cache_size() <= 2  # buckets of 8 and 16 rows
 
 
 def test_slerp_stays_on_the_unit_sphere_and_hits_both_ends():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vae.config import ModelConfig
-from vae.models import VAE, BernoulliLikelihood, StandardNormalPrior, build_model
+from vae.models import VAE, BernoulliLikelihood, StandardNormalPrior
+from vae.variants import build_model
 
 
 def _init(model, shape):

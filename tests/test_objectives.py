@@ -9,16 +9,16 @@ import optax
 import pytest
 from scipy import stats
 
-from vae.config import ModelConfig, ObjectiveConfig, OptimConfig
-from vae.models import build_model
+from vae.config import Config, ModelConfig, ObjectiveConfig, OptimConfig
+from vae.variants import build_model, build_objective
 from vae.models.hierarchical import gaussian_kl
 from vae.models.distributions import DiagonalGaussian
 from vae.objectives import (
-    ELBO, IWAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, VQObjective, build_objective, free_bits_kl,
+    ELBO, IWAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, VQObjective, free_bits_kl,
     make_kl_schedule, tc_decomposition,
 )
-from vae.objectives.disentangle import dip_covariance, permute_dims
-from vae.train import create_train_state, make_optimizer, make_train_step
+from vae.objectives import dip_covariance, permute_dims
+from vae.step import create_train_state, make_optimizer, make_train_step
 
 SHAPE = (6, 6, 1)
 
@@ -161,7 +161,8 @@ def test_kl_schedules_and_free_bits():
 
 def test_warmup_weights_the_kl():
     model, params, batch = _setup()
-    obj = build_objective(ModelConfig(name="vae"), ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=10))
+    obj = build_objective(Config(model=ModelConfig(name="vae"),
+                                 objective=ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=10)))
     r = jax.random.PRNGKey(0)
     loss0, m0 = obj(model, params, batch, r, jnp.asarray(0))
     loss5, m5 = obj(model, params, batch, r, jnp.asarray(5))

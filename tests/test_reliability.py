@@ -18,10 +18,10 @@ import pytest
 import vae.data as vdata
 from vae.checkpoint import Checkpointer
 from vae.config import Config, ConfigError, ModelConfig
-from vae.models import build_model
+from vae.variants import build_model
 from vae.objectives import ELBO
 from vae.run import NonFiniteError, RunDirError, load_run, train
-from vae.train import create_train_state, make_train_step
+from vae.step import create_train_state, make_train_step
 
 TINY = {"model.hidden": (32,), "model.latent_dim": 4, "train.batch_size": 32, "train.progress": False,
         "train.final_iwae_samples": 0, "train.num_samples": 4, "data.train_split": "train[:512]",
@@ -233,7 +233,7 @@ def test_nonfinite_step_is_not_applied():
 
 
 def _nan_after(monkeypatch, bad_from: int):
-    import vae.run as run_mod
+    import vae.run.loop as run_mod
 
     real = run_mod.build_objective
 
@@ -272,7 +272,7 @@ def test_skip_mode_counts_skipped_steps(tmp_path, monkeypatch):
 
 
 def _fake_load(monkeypatch, transform):
-    import vae.run as run_mod
+    import vae.run.setup as run_mod
 
     real = vdata.load
 

@@ -1,7 +1,6 @@
 """Synthetic-data export: provenance in the .npz and every PNG, labels of conditional and
 unconditional models (balanced through a classifier), batching, and clear refusals."""
 
-import argparse
 import dataclasses
 import json
 import os
@@ -13,12 +12,11 @@ from PIL import Image
 import vae
 from vae.synthesis import (
     SynthesisError,
-    add_synthesize_parser,
     generate_arrays,
     read_synthetic,
-    run_cli,
     synthesize,
 )
+from vae.cli import main
 
 
 
@@ -123,15 +121,11 @@ def test_bad_requests_are_refused_clearly(runs, tmp_path):
 
 def test_command_line_entry(runs, tmp_path, capsys):
     run, crun = runs
-    parser = argparse.ArgumentParser(prog="vae")
-    add_synthesize_parser(parser.add_subparsers(dest="command"))
     out = str(tmp_path / "cli.npz")
-    args = parser.parse_args(["synthesize", crun.run_dir, "-n", "20", "--balanced", "--out", out, "--uint8"])
-    assert run_cli(args) == 0
+    assert main(["synthesize", crun.run_dir, "-n", "20", "--balanced", "--out", out, "--uint8"]) == 0
     _, labels, meta = read_synthetic(out)
     assert np.bincount(labels).tolist() == [2] * 10 and meta["image_dtype"] == "uint8"
     assert "wrote" in capsys.readouterr().out
-    args = parser.parse_args(["synthesize", run.run_dir, "-n", "4", "--label", "2", "--out", out])
-    assert run_cli(args) == 2
+    assert main(["synthesize", run.run_dir, "-n", "4", "--label", "2", "--out", out]) == 2
     assert "unconditional" in capsys.readouterr().err
     assert json.loads(str(np.load(out)["metadata"]))["synthetic"] is True

@@ -8,9 +8,9 @@ import vae.data as vdata
 from vae.checkpoint import Checkpointer
 from vae.config import ModelConfig, OptimConfig
 from vae.data.pipeline import Batcher, eval_batches, prepare
-from vae.models import build_model
-from vae.objectives import ELBO
-from vae.train import (create_train_state, evaluate, make_eval_step, make_fused_train_step, make_optimizer,
+from vae.variants import build_model
+from vae.objectives import ELBO, Objective
+from vae.step import (create_train_state, evaluate, make_eval_step, make_fused_train_step, make_optimizer,
                        make_train_step)
 
 SHAPE = (28, 28, 1)
@@ -110,7 +110,7 @@ def test_resume_gives_the_same_params_as_uninterrupted_training(tmp_path):
 
 
 def test_optimizer_schedule_and_clipping():
-    from vae.train import learning_rate_schedule
+    from vae.step import learning_rate_schedule
 
     sched = learning_rate_schedule(OptimConfig(learning_rate=1e-3, warmup_steps=10, schedule="cosine",
                                                end_learning_rate_factor=0.1), total_steps=110)
@@ -145,7 +145,7 @@ def test_fused_step_equals_batcher_then_step_across_epochs():
     assert fused._cache_size() == 1
 
 
-class _MeanSquaredCode:
+class _MeanSquaredCode(Objective):
     """A deterministic per-example objective: the squared norm of each example's posterior mean."""
 
     per_example = True
@@ -154,9 +154,6 @@ class _MeanSquaredCode:
         mean = model.apply({"params": params}, batch["image"], method=type(model).encode).mean
         loss_ex = jnp.sum(mean**2, axis=-1)
         return jnp.mean(loss_ex), {"loss": loss_ex, "first": loss_ex[0] * 0 + 1.0}, None
-
-    def update_extra(self, model, params, extra, aux, batch, rng, step):
-        return params, extra, {}
 
 
 def _conv_setup():
@@ -218,3 +215,10 @@ def test_batch_splits_refuse_objectives_with_batch_statistics():
         make_train_step(model, FactorVAE(), optimizer, splits=2)
     with pytest.raises(ValueError, match="splits=0 is not allowed"):
         make_train_step(model, ELBO(), optimizer, splits=0)
+
+
+def test_the_train_step_takes_only_an_objective():
+    model = build_model(ModelConfig(latent_dim=2, hidden=(8,)), SHAPE)
+    optimizer = make_optimizer(OptimConfig(), 10)
+    with pytest.raises(TypeError, match="takes a vae.objectives.Objective .* got function"):
+        make_train_step(model, lambda model, params, batch, rng, step: (0.0, {}), optimizer)

@@ -1,17 +1,36 @@
-"""The `vae` command line: `vae train`, `vae evaluate`, `vae presets`."""
+"""The `vae` command line (all of its argparse code): `vae train`, `vae evaluate`, `vae explore`,
+`vae synthesize`, `vae presets`. Each command parses its arguments and calls the library
+function a notebook would call.
+
+`--import MODULE` (any command, repeatable) imports a module of yours first, e.g. one that
+registers your own variant with `vae.register_variant`, so that its runs train and load here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 
-from vae.config import ConfigError, apply_overrides
+from vae.data.base import DatasetUnavailableError
+from vae.errors import ConfigError, NonFiniteError, RunDirError
+from vae.config import apply_overrides
+from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
+from vae.explore import FIGURE_KINDS, Explorer, make_figure
+from vae.parallel import maybe_initialize_distributed
+from vae.plots import save_figure
+from vae.presets import DEFAULT_PRESET, get_preset, list_presets
+from vae.quality import brief as quality_brief
+from vae.run import default_out_dir, train
+from vae.synthesis import synthesize
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vae", description="Variational autoencoders in JAX.")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this module first (e.g. one that registers your own variant); repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset and write a run directory")
@@ -28,8 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("explore", help="draw a figure of a trained run")
     x.add_argument("run_dir", metavar="RUN_DIR")
-    x.add_argument("--figure", required=True, help="samples|reconstructions|interpolation|traversals|manifold|"
-                   "embedding|curves")
+    x.add_argument("--figure", required=True, help="|".join(FIGURE_KINDS))
     x.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/figures/<figure>.png)")
     x.add_argument("--dims", default=None, help="comma-separated latent dimensions")
     x.add_argument("--steps", type=int, default=None, help="values per traversal/interpolation (or images/points)")
@@ -41,35 +59,48 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-samples", type=int, default=5000, metavar="K",
                    help="importance samples for log p(x) (default 5000; 0 skips it)")
     e.add_argument("--metrics", default="", help="comma-separated disentanglement metrics: "
-                   "beta_vae,factor_vae,mig,dci,sap,modularity, or 'all' (datasets with ground-truth factors)")
+                   f"{','.join(DISENTANGLEMENT_METRICS)}, or 'all' (datasets with ground-truth factors)")
     e.add_argument("--split", default=None, help="the split to evaluate (default: the run's test split)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
     e.add_argument("--points", type=int, default=None,
                    help="points for the disentanglement metrics (default: disentanglement_lib's 10,000)")
+    e.add_argument("--sample-quality", action="store_true",
+                   help="fd_classifier (Fréchet distance in the features of a small classifier trained on the "
+                        "run's data, not Inception FID), precision/recall, label bias and the Classification "
+                        "Accuracy Score of generated samples; the classifier is trained once and cached in "
+                        "RUN_DIR/classifier/")
+    e.add_argument("--sample-quality-samples", type=int, default=None, metavar="N",
+                   help="generated samples for --sample-quality (default: as many as the split's images)")
 
-    from vae.quality import add_sample_quality_args
-    from vae.synthesis import add_synthesize_parser
-
-    add_sample_quality_args(e)
-    add_synthesize_parser(sub)
+    s = sub.add_parser("synthesize", help="export samples of a trained run as .npz (and PNGs) with provenance")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("-n", "--num", type=int, required=True, help="number of samples")
+    s.add_argument("--out", default=None, help="output .npz (default: RUN_DIR/synthetic/samples_seed<SEED>.npz)")
+    s.add_argument("--label", type=int, default=None, help="generate this class only (conditional models)")
+    s.add_argument("--balanced", action="store_true",
+                   help="equal shares of every class (unconditional models: via the dataset classifier)")
+    s.add_argument("--temperature", type=float, default=1.0, help="z ~ temperature * p(z) (default 1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=500)
+    s.add_argument("--png-dir", default=None, help="also write one PNG per sample here, with provenance text chunks")
+    s.add_argument("--uint8", action="store_true", help="store images as uint8 (default: float32 decoder means)")
+    s.add_argument("--compress", action="store_true", help="deflate the .npz")
+    s.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+    s.add_argument("--max-draws", type=int, default=None, help="cap on samples drawn for --balanced rejection")
+    s.add_argument("--classifier-steps", type=int, default=None,
+                   help="training steps of the dataset classifier (--balanced, unconditional models)")
     return parser
 
 
 def _train(args) -> int:
-    from vae.presets import DEFAULT_PRESET, get_preset
-
-    name = args.preset or DEFAULT_PRESET
-    config = get_preset(name)
+    config = get_preset(args.preset or DEFAULT_PRESET)
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.no_progress:
         overrides.append("train.progress=false")
     config = apply_overrides(config, overrides)
-
-    from vae.run import default_out_dir, train
-
     out_dir = args.out or default_out_dir(config)
     summary = train(config, out_dir, resume=args.resume, overwrite=args.overwrite)
     print(f"run directory: {out_dir}")
@@ -79,8 +110,6 @@ def _train(args) -> int:
 
 
 def _presets(args) -> int:
-    from vae.presets import list_presets
-
     presets = list_presets()
     width = max(len(name) for name, _ in presets)
     for name, doc in presets:
@@ -89,9 +118,6 @@ def _presets(args) -> int:
 
 
 def _explore(args) -> int:
-    from vae.explore import Explorer, make_figure
-    from vae.plots import save_figure
-
     dims = tuple(int(d) for d in args.dims.split(",")) if args.dims else None
     explorer = None if args.figure == "curves" else Explorer.from_run(args.run_dir, step=args.step)
     fig = make_figure(explorer, args.figure, dims=dims, steps=args.steps, seed=args.seed, run_dir=args.run_dir)
@@ -101,8 +127,6 @@ def _explore(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
-
     metrics = DISENTANGLEMENT_METRICS if args.metrics == "all" else tuple(m for m in args.metrics.split(",") if m)
     result = evaluate_run(args.run_dir, iwae_samples=args.iwae_samples, metrics=metrics, split=args.split,
                           seed=args.seed, step=args.step, num_points=args.points,
@@ -110,38 +134,49 @@ def _evaluate(args) -> int:
     print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
     brief = {"elbo": result["elbo"]["elbo"], "active_units": result["latent"]["active_units"]}
     if "iwae" in result:
-        brief.update(iwae_log_px=result["iwae"]["log_px"], iwae_k=result["iwae"]["k"])
+        brief.update(iwae_log_px=result["iwae"]["log_px"], iwae_k=result["iwae"]["k"],
+                     iwae_mc_stderr=result["iwae"]["mc_stderr"])
     for name, values in result.get("disentanglement", {}).items():
         brief[name] = {k: v for k, v in values.items() if isinstance(v, float)}
     if "sample_quality" in result:
-        from vae.quality import brief as quality_brief
-
         brief["sample_quality"] = quality_brief(result["sample_quality"])
     print(json.dumps(brief, indent=2))
     return 0
 
 
+def _synthesize(args) -> int:
+    out = args.out or os.path.join(args.run_dir, "synthetic", f"samples_seed{args.seed}.npz")
+    result = synthesize(args.run_dir, args.num, out=out, label=args.label, balanced=args.balanced,
+                        temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
+                        png_dir=args.png_dir, dtype="uint8" if args.uint8 else "float32", compress=args.compress,
+                        max_draws=args.max_draws, classifier_steps=args.classifier_steps, step=args.step,
+                        verbose=True)
+    print(f"wrote {result['path']}" + (f" and {result['num_png']} PNGs in {result['png_dir']}" if result["png_dir"]
+                                       else ""))
+    print(json.dumps({k: result[k] for k in ("num", "shape", "dtype", "label_counts", "unknown_labels", "draws")}
+                     | {"labels_from": result["metadata"]["labels_from"]}))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "explore": _explore, "synthesize": _synthesize,
+            "presets": _presets}
+# commands whose ValueErrors are the user's bad request; in training a ValueError past config
+# validation is a bug, and is shown with its traceback
+_REQUEST_COMMANDS = ("evaluate", "explore", "synthesize")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            print(f"vae: error: --import {module}: {err}", file=sys.stderr)
+            return 2
     if args.command == "train":
-        from vae.parallel import maybe_initialize_distributed
-
         maybe_initialize_distributed()
-    from vae.data.base import DatasetUnavailableError
-    from vae.run import NonFiniteError, RunDirError
-
     try:
-        if args.command == "train":
-            return _train(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "explore":
-            return _explore(args)
-        if args.command == "synthesize":
-            from vae.synthesis import run_cli
-
-            return run_cli(args)
-        return _presets(args)
+        return COMMANDS[args.command](args)
     except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -151,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except ValueError as err:
-        if args.command not in ("evaluate", "explore"):  # in training a ValueError past config validation is a bug: show it
+        if args.command not in _REQUEST_COMMANDS:
             raise
         print(f"vae {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Run configuration: frozen dataclasses, `--set key=value` overrides and validation.
 
 A `Config` fully determines a run together with its seed. Presets are Python functions that
-return a `Config` (see `experiments/presets.py`); the command line can override any leaf with
+return a `Config` (see `vae/presets/`); the command line can override any leaf with
 `--set section.field=value`, e.g. `--set model.latent_dim=32 --set train.steps=500`.
+`model.name` is checked against the variant registry (`vae.registry`), and a config that sets
+a variant-specific field its variant does not read is refused.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import types
 import typing
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A config key or value that is not allowed. The message names the key and the allowed values."""
+from vae import registry
+from vae.errors import ConfigError
 
 
 def _check_choice(key: str, value: Any, allowed: tuple) -> None:
@@ -52,17 +53,19 @@ class DataConfig:
             raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
 
 
-MODEL_NAMES = ("vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "iwae",
-               "cvae", "vqvae", "hvae")
+def model_names() -> tuple[str, ...]:
+    """Every `model.name` a config accepts: the registered variants (`vae.registry`)."""
+    return registry.names()
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The model variant, its networks, latent, prior and likelihood.
 
-    name: the variant (and so the objective): vae, beta_vae, annealed_vae, beta_tcvae,
-      factor_vae, dip_vae_i, dip_vae_ii, iwae, cvae (conditional on labels), vqvae, hvae
-      (two-level ladder VAE; latent_dim is the top level, bottom_latent_dim the lower one).
+    name: the variant (and so the objective), any registered name (`vae.config.model_names()`):
+      vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii, iwae, cvae
+      (conditional on labels), vqvae, hvae (two-level ladder VAE; latent_dim is the top level,
+      bottom_latent_dim the lower one); see `vae/variants/`.
     architecture: `mlp` (dense layers of `hidden` units), `conv` (stride-2 convolutions with
       `channels` filters and mirrored transposed convolutions), `burgess` (the 64x64 conv net
       of Burgess et al. 2018 as in disentanglement_lib; ignores hidden/channels/kernel_size),
@@ -94,7 +97,7 @@ class ModelConfig:
     code_dim: int = 8
 
     def __post_init__(self):
-        _check_choice("model.name", self.name, MODEL_NAMES)
+        registry.get(self.name)  # a ConfigError naming the registered variants
         _check_choice("model.architecture", self.architecture, ("mlp", "conv", "burgess", "resnet"))
         _check_choice("model.likelihood", self.likelihood, ("bernoulli", "gaussian", "logistic_mixture", "categorical"))
         _check_choice("model.activation", self.activation, ("relu", "tanh", "elu", "leaky_relu", "silu"))
@@ -106,9 +109,6 @@ class ModelConfig:
         for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
             if not sizes or any(s <= 0 for s in sizes):
                 raise ConfigError(f"{key}={sizes!r} is not allowed; it must be a non-empty list of positive ints")
-        if self.name == "vqvae" and self.latent_dim % self.code_dim:
-            raise ConfigError(f"model.latent_dim={self.latent_dim} must be a multiple of model.code_dim={self.code_dim} "
-                              f"for vqvae")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,8 +220,8 @@ class TrainConfig:
     and a batch_size divisible by n (and by n x devices when several train).
     batch_in_step: `on` gathers (and binarizes) each batch inside the train step's program, `off`
     in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose
-    batches are assembled on the host (a second program per step cost 40-60% of a small step on
-    an H100 and 7-9% on 2 CPU cores; inside the step 8% and 5-6%).
+    batches are assembled on the host (a second program per step costs more than gathering inside
+    the step: benchmarks/NOTES.md, "pipeline").
     """
 
     steps: int = 3000
@@ -260,15 +260,16 @@ class Config:
 
     name: str = "quickstart"
     seed: int = 0
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    objective: ObjectiveConfig = ObjectiveConfig()
-    optim: OptimConfig = OptimConfig()
-    train: TrainConfig = TrainConfig()
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} is not allowed; it must be a non-negative int")
+        check_variant_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -283,6 +284,36 @@ class Config:
     def replace(self, **overrides: Any) -> "Config":
         """Returns a copy with `section.field` overrides applied: `cfg.replace(**{"train.steps": 10})`."""
         return apply_overrides(self, [f"{k}={_to_text(v)}" for k, v in overrides.items()])
+
+
+def unread_fields(config: "Config") -> list[str]:
+    """Variant-specific keys (every objective.* field, and model.* fields outside the shared
+    networks/likelihood/prior ones) that differ from their defaults but that the variant of
+    `config.model.name` does not read."""
+    variant = registry.get(config.model.name)
+    unread = []
+    for section, shared in (("model", registry.SHARED_MODEL_FIELDS), ("objective", ())):
+        value, default = getattr(config, section), type(getattr(config, section))()
+        for f in dataclasses.fields(value):
+            key = f"{section}.{f.name}"
+            if f.name in shared or key in variant.reads:
+                continue
+            if getattr(value, f.name) != getattr(default, f.name):
+                unread.append(key)
+    return unread
+
+
+def check_variant_fields(config: "Config") -> None:
+    """ConfigError when the config sets a field its variant ignores (a silent no-op otherwise),
+    then the variant's own checks."""
+    variant = registry.get(config.model.name)
+    unread = unread_fields(config)
+    if unread:
+        reads = ", ".join(variant.reads) or "no variant-specific fields"
+        raise ConfigError(f"{unread[0]} is set, but model.name={config.model.name!r} does not read it (it reads "
+                          f"{reads}); remove the setting or choose the variant that uses it")
+    if variant.validate is not None:
+        variant.validate(config)
 
 
 def _to_text(value: Any) -> str:
@@ -364,7 +395,11 @@ def config_keys(config: Config) -> list[str]:
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Applies `section.field=value` strings; unknown keys and bad values raise ConfigError."""
+    """Applies `section.field=value` strings; unknown keys and bad values raise ConfigError.
+    The whole config is checked once, after every override (so their order does not matter)."""
+    top: dict[str, Any] = {}
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if dataclasses.is_dataclass(getattr(config, f.name))}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.steps=500")
@@ -374,12 +409,10 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         if len(path) > 2 or key not in config_keys(config):
             raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(config_keys(config))}")
         if len(path) == 1:
-            hint = typing.get_type_hints(Config)[key]
-            config = dataclasses.replace(config, **{key: _parse_value(key, text, hint)})
+            top[key] = _parse_value(key, text, typing.get_type_hints(Config)[key])
         else:
             section_name, field = path
-            section = getattr(config, section_name)
+            section = sections[section_name]
             hint = typing.get_type_hints(type(section))[field]
-            section = dataclasses.replace(section, **{field: _parse_value(key, text, hint)})
-            config = dataclasses.replace(config, **{section_name: section})
-    return config
+            sections[section_name] = dataclasses.replace(section, **{field: _parse_value(key, text, hint)})
+    return dataclasses.replace(config, **top, **sections)

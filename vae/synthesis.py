@@ -13,7 +13,7 @@ Read it back with `np.load(path)`; `json.loads(str(f["metadata"]))` gives the me
 Labels: a conditional model (`model.num_classes > 0`) generates the requested `label`, or all
 classes in equal shares with `balanced=True` (the first N mod C classes get one more), or
 uniformly random classes otherwise. An unconditional model with `balanced=True` labels its
-samples with the dataset classifier (`vae.quality`) and keeps drawing batches until every class
+samples with the dataset classifier (`vae.trained.classifier`) and keeps drawing batches until every class
 has its share (rejection by predicted label, up to `max_draws` samples); given a `classifier`
 without `balanced`, it labels the samples with it; otherwise labels are -1.
 
@@ -33,86 +33,23 @@ import time
 import zipfile
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from vae.trained.classifier import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
+from vae.trained.rundir import load_run
+from vae.trained.sampling import Sampler, SamplingError, generate_arrays
+from vae.version import __version__
 
 IMAGE_DTYPES = ("float32", "uint8")
 
-
-class SynthesisError(ValueError):
-    """A synthesis request that cannot be met (bad arguments, or a class the model never generates)."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Sampling
-# ----------------------------------------------------------------------------------------------
-
-class Sampler:
-    """Draws batches of `batch_size` decoder means from a loaded run, jitted once.
-
-    draw(i, y) -> [batch_size, H, W, C] float32: batch i uses key fold_in(PRNGKey(seed), i);
-    y: [batch_size] int labels for a conditional model (None otherwise).
-    """
-
-    def __init__(self, run, batch_size: int, temperature: float = 1.0, seed: int = 0):
-        self.model = run.model
-        self.params = run.params
-        self.batch_size = int(batch_size)
-        self.num_classes = int(getattr(run.model, "num_classes", 0) or 0)
-        self.key = jax.random.PRNGKey(seed)
-        self.temperature = jnp.asarray(temperature, jnp.float32)
-        model, cls, bs = self.model, type(self.model), self.batch_size
-
-        def generate(params, key, y, t):
-            return model.apply({"params": params}, bs, t, y, rngs={"sample": key}, method=cls.generate)
-
-        self._generate = jax.jit(generate)
-
-    def draw(self, i: int, y: np.ndarray | None = None) -> np.ndarray:
-        if self.num_classes:
-            if y is None:
-                raise SynthesisError("a conditional model needs labels to generate")
-            y = np.asarray(y, np.int32)
-            if y.shape[0] < self.batch_size:
-                y = np.concatenate([y, np.zeros(self.batch_size - y.shape[0], np.int32)])
-            y = jnp.asarray(y)
-        else:
-            y = None
-        x = self._generate(self.params, jax.random.fold_in(self.key, i), y, self.temperature)
-        return np.asarray(x, np.float32)
+# A synthesis request that cannot be met (bad arguments, or a class the model never generates).
+SynthesisError = SamplingError
 
 
 def _as_run(run_or_dir, step: int | None = None):
     if isinstance(run_or_dir, (str, os.PathLike)):
-        from vae.run import load_run
-
         return load_run(os.fspath(run_or_dir), step=step)
     return run_or_dir
-
-
-def generate_arrays(run_or_dir, num: int, *, labels: np.ndarray | None = None, temperature: float = 1.0,
-                    seed: int = 0, batch_size: int = 500) -> np.ndarray:
-    """`num` decoder means [num, H, W, C] float32 in memory (for metrics; `synthesize` exports).
-    labels: [num] classes for a conditional model (required there, refused otherwise)."""
-    run = _as_run(run_or_dir)
-    if num <= 0:
-        raise SynthesisError(f"num={num} must be > 0")
-    conditional = bool(getattr(run.model, "num_classes", 0))
-    if conditional and labels is None:
-        raise SynthesisError("a conditional model needs `labels` ([num] classes) to generate")
-    if not conditional and labels is not None:
-        raise SynthesisError("labels were given, but this run's model is unconditional")
-    bs = min(int(batch_size), int(num))
-    sampler = Sampler(run, bs, temperature, seed)
-    out = None
-    for i, start in enumerate(range(0, num, bs)):
-        stop = min(start + bs, num)
-        x = sampler.draw(i, None if labels is None else labels[start:stop])
-        if out is None:
-            out = np.empty((num, *x.shape[1:]), np.float32)
-        out[start:stop] = np.clip(x[: stop - start], 0.0, 1.0)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,10 +157,10 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     """Generates `num` samples of a trained run and writes them to `out` (.npz; see the module doc).
 
     run_or_dir: a RUN_DIR path (loaded at checkpoint `step`, default best else latest) or a
-      `vae.run.LoadedRun`.
+      `vae.trained.LoadedRun`.
     label: (conditional models) generate this class only. balanced: equal shares of every
       class: exact for a conditional model; for an unconditional one through rejection by the
-      dataset classifier's predicted label (`classifier`, default `vae.quality.
+      dataset classifier's predicted label (`classifier`, default `vae.trained.classifier.
       load_or_train_classifier(run)`, cached in RUN_DIR/classifier/), drawing at most
       `max_draws` samples (default max(50 * num, 20 batches)) before giving up with an error that
       names the classes not reached. A `classifier` (anything with `num_classes` and
@@ -267,8 +204,6 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
         if data_classes is None:
             raise SynthesisError(f"balanced=True needs class labels, but dataset {run.config.data.name!r} has none")
         if classifier is None:
-            from vae.quality import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
-
             classifier = load_or_train_classifier(run, steps=classifier_steps or DEFAULT_CLASSIFIER_STEPS,
                                                   verbose=verbose)
     if classifier is not None and not hasattr(classifier, "predict"):
@@ -282,8 +217,6 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     bs = int(batch_size) if (balanced and not conditional) else min(int(batch_size), num)
     sampler = Sampler(run, bs, temperature, seed)
     image_shape = tuple(int(s) for s in run.test.info.image_shape)
-
-    import vae
 
     run_name = os.path.basename(os.path.abspath(run.run_dir))
     classifier_info = None
@@ -312,7 +245,7 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
         else:
             label_source = "unknown (-1): unconditional model, no classifier"
 
-    png_text = {"Software": f"vae {vae.__version__}", "toolkit": "vae", "toolkit_version": vae.__version__,
+    png_text = {"Software": f"vae {__version__}", "toolkit": "vae", "toolkit_version": __version__,
                 "run": run_name, "checkpoint_step": str(run.step), "seed": str(seed),
                 "temperature": repr(float(temperature)), "synthetic": "true", "label_source": label_source,
                 "Description": f"Synthetic image: a sample of the VAE in run {run_name!r} (not real data)"}
@@ -334,7 +267,7 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
                 sink.write(x, labels)
         counts = np.bincount(sink.labels[sink.labels >= 0], minlength=data_classes or 0)
         metadata = {
-            "toolkit": "vae", "toolkit_version": vae.__version__, "synthetic": True,
+            "toolkit": "vae", "toolkit_version": __version__, "synthetic": True,
             "run": run_name, "dataset": run.config.data.name, "model": model_name,
             "checkpoint_step": int(run.step), "seed": int(seed), "temperature": float(temperature),
             "num": num, "batch_size": bs, "image_shape": list(image_shape), "image_dtype": dtype,
@@ -404,50 +337,4 @@ def read_synthetic(path: str) -> tuple[np.ndarray, np.ndarray, dict]:
         return f["images"], f["labels"], json.loads(str(f["metadata"]))
 
 
-# ----------------------------------------------------------------------------------------------
-# Command line: `vae synthesize`
-# ----------------------------------------------------------------------------------------------
-
-def add_synthesize_parser(subparsers) -> Any:
-    """Adds `vae synthesize` to the `vae` command's subparsers."""
-    s = subparsers.add_parser("synthesize", help="export samples of a trained run as .npz (and PNGs) with provenance")
-    s.add_argument("run_dir", metavar="RUN_DIR")
-    s.add_argument("-n", "--num", type=int, required=True, help="number of samples")
-    s.add_argument("--out", default=None, help="output .npz (default: RUN_DIR/synthetic/samples_seed<SEED>.npz)")
-    s.add_argument("--label", type=int, default=None, help="generate this class only (conditional models)")
-    s.add_argument("--balanced", action="store_true",
-                   help="equal shares of every class (unconditional models: via the dataset classifier)")
-    s.add_argument("--temperature", type=float, default=1.0, help="z ~ temperature * p(z) (default 1)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--batch-size", type=int, default=500)
-    s.add_argument("--png-dir", default=None, help="also write one PNG per sample here, with provenance text chunks")
-    s.add_argument("--uint8", action="store_true", help="store images as uint8 (default: float32 decoder means)")
-    s.add_argument("--compress", action="store_true", help="deflate the .npz")
-    s.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
-    s.add_argument("--max-draws", type=int, default=None, help="cap on samples drawn for --balanced rejection")
-    s.add_argument("--classifier-steps", type=int, default=None,
-                   help="training steps of the dataset classifier (--balanced, unconditional models)")
-    return s
-
-
-def run_cli(args) -> int:
-    """Runs `vae synthesize` from parsed arguments; returns the exit status (2 on a bad request)."""
-    out = args.out or os.path.join(args.run_dir, "synthetic", f"samples_seed{args.seed}.npz")
-    try:
-        result = synthesize(args.run_dir, args.num, out=out, label=args.label, balanced=args.balanced,
-                            temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
-                            png_dir=args.png_dir, dtype="uint8" if args.uint8 else "float32", compress=args.compress,
-                            max_draws=args.max_draws, classifier_steps=args.classifier_steps, step=args.step,
-                            verbose=True)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"vae synthesize: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {result['path']}" + (f" and {result['num_png']} PNGs in {result['png_dir']}" if result["png_dir"]
-                                       else ""))
-    print(json.dumps({k: result[k] for k in ("num", "shape", "dtype", "label_counts", "unknown_labels", "draws")}
-                     | {"labels_from": result["metadata"]["labels_from"]}))
-    return 0
-
-
-__all__ = ["synthesize", "generate_arrays", "read_synthetic", "Sampler", "SynthesisError", "add_synthesize_parser",
-           "run_cli", "IMAGE_DTYPES"]
+__all__ = ["synthesize", "generate_arrays", "read_synthetic", "Sampler", "SynthesisError", "IMAGE_DTYPES"]

@@ -12,6 +12,8 @@ import re
 
 from vae.data.base import OFFLINE_DATASETS, Dataset, DatasetInfo, DatasetUnavailableError
 from vae.data.mnist5k import load_mnist5k
+from vae.data.sprites import load_sprites
+from vae.data.tfds_source import load_tfds
 
 _SLICE = re.compile(r"^(?P<split>\w+)(\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
 
@@ -24,8 +26,6 @@ def _load_offline(name: str, split: str) -> Dataset:
     if name == "mnist5k":
         ds = load_mnist5k(base)
     else:
-        from vae.data.sprites import load_sprites
-
         ds = load_sprites(base)
     if match["start"] is None:
         return ds
@@ -45,8 +45,6 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None, downlo
     """
     if name in OFFLINE_DATASETS:
         return _load_offline(name, split)
-    from vae.data.tfds_source import load_tfds
-
     return load_tfds(name, split, data_dir=data_dir, download=download)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 
 from vae.data.base import Dataset
+from vae.parallel import batch_sharding, replicated
 
 
 def binarize(images: np.ndarray, seed: int) -> np.ndarray:
@@ -28,9 +29,8 @@ def bernoulli16(key: jax.Array, p: jax.Array) -> jax.Array:
     p: [rows, ...] (a batch of images) or [n]. The uniforms come from Threefry-2x32 in counter mode
     (`jax.extend.random.threefry_2x32`, the generator behind `jax.random`), using both 32-bit
     words of every block and both 16-bit halves of every word: a quarter of a block per pixel,
-    where `jax.random.bits` (partitionable Threefry) spends a block per 32-bit word. For a
-    128x784 batch on 2 CPU cores that is ~0.15 ms instead of ~0.26 ms (an MLP step takes ~4-5
-    ms). Counters are numbered per row and each block's two words stay in one row, so a batch
+    where `jax.random.bits` (partitionable Threefry) spends a block per 32-bit word, so it
+    takes about half the time (benchmarks/NOTES.md). Counters are numbered per row and each block's two words stay in one row, so a batch
     sharded over rows draws its bits without communication. P(1) = ceil(65536 p) / 65536,
     within 1.5e-5 of p, exact for p = 0 and p = 1. key: a raw `jax.random.PRNGKey` or a
     typed threefry key; other key types draw through `jax.random.bits`.
@@ -104,8 +104,6 @@ class Batcher:
             self.images, self.labels = jnp.asarray(images), jnp.asarray(labels)
             self._gather_fn = jax.jit(self._gather)
         else:
-            from vae.parallel import batch_sharding, replicated
-
             local = mesh.local_devices if self._multiprocess else None
             rep = replicated(mesh) if not self._multiprocess else jax.sharding.SingleDeviceSharding(local[0])
             self.images, self.labels = jax.device_put(images, rep), jax.device_put(labels, rep)
@@ -124,7 +122,7 @@ class Batcher:
 
     @property
     def fusable(self) -> bool:
-        """Whether `gather` can run inside a jitted train step (`vae.train.make_fused_train_step`)."""
+        """Whether `gather` can run inside a jitted train step (`vae.step.make_fused_train_step`)."""
         return not self._multiprocess
 
     @property

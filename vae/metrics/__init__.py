@@ -2,6 +2,7 @@
 
     vae.metrics.disentanglement   supervised disentanglement scores on data with ground-truth factors:
                                   BetaVAE, FactorVAE, MIG, DCI, SAP, modularity/explicitness
+    vae.metrics.sample_quality    fd_classifier, precision/recall, label distribution, CAS
 """
 
 from vae.metrics.disentanglement import (

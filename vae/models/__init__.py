@@ -1,4 +1,6 @@
-"""Models: networks, distributions, priors and the VAE variants; `build_model` from a config."""
+"""Models: networks, distributions, priors, likelihoods and the model classes behind one written
+interface (`base.LatentVariableModel`). Which model a `model.name` builds is declared by its
+variant (`vae/variants/`; `vae.build_model`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from vae.models.distributions import (
     DiagonalGaussian,
     DiscretizedLogisticMixture,
     GaussianLikelihood,
+    PointMass,
     StandardNormalPrior,
     bits_per_dim,
 )
+from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
     BurgessDecoder,
@@ -26,7 +30,7 @@ from vae.models.networks import (
     build_networks,
 )
 from vae.models.priors import MixtureOfGaussiansPrior, VampPrior
-from vae.models.vae import VAE, VAEOutput
+from vae.models.vae import VAE
 from vae.models.vqvae import VQVAE
 
 
@@ -49,37 +53,9 @@ def build_prior(config: ModelConfig, image_shape):
     return StandardNormalPrior()
 
 
-def build_model(config: ModelConfig, image_shape: tuple[int, int, int], num_classes: int | None = None):
-    """The model a ModelConfig describes, sized for images of `image_shape` (H, W, C).
-
-    num_classes: the label count, needed by `cvae` (conditions on one-hot labels).
-    """
-    image_shape = tuple(int(s) for s in image_shape)
-    likelihood = build_likelihood(config)
-    out_channels = likelihood.param_channels(image_shape[-1])
-    conditional = config.name == "cvae"
-    if conditional and not num_classes:
-        raise ValueError("model.name='cvae' needs a labelled dataset (num_classes)")
-    n_cls = int(num_classes) if conditional else 0
-    enc_shape = (*image_shape[:2], image_shape[2] + n_cls)
-    enc_latent = config.bottom_latent_dim if config.name == "hvae" else config.latent_dim
-    encoder, decoder = _networks.build_networks(
-        config.architecture, enc_latent, enc_shape, out_channels, hidden=config.hidden, channels=config.channels,
-        kernel_size=config.kernel_size, activation=config.activation)
-    if config.name == "vqvae":
-        return VQVAE(encoder=encoder, decoder=decoder, likelihood=likelihood, latent_dim=config.latent_dim,
-                     num_codes=config.num_codes, code_dim=config.code_dim)
-    if config.name == "hvae":
-        return LadderVAE(encoder=encoder, decoder=decoder, prior=StandardNormalPrior(), likelihood=likelihood,
-                         latent_dim=config.latent_dim, bottom_latent_dim=config.bottom_latent_dim)
-    if conditional and config.prior == "vamp":
-        raise ValueError("model.prior='vamp' is not supported with model.name='cvae'")
-    return VAE(encoder=encoder, decoder=decoder, prior=build_prior(config, image_shape), likelihood=likelihood,
-               latent_dim=config.latent_dim, num_classes=n_cls)
-
-
 __all__ = [
-    "VAE", "VAEOutput", "LadderVAE", "VQVAE", "build_model", "build_likelihood", "build_prior", "DiagonalGaussian",
+    "LatentVariableModel", "VAE", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
+    "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
     "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim",
     "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "BurgessEncoder", "BurgessDecoder", "ResNetEncoder",

@@ -43,6 +43,7 @@ class DiagonalGaussian:
 
     mean: jax.Array
     log_var: jax.Array
+    deterministic = False
 
     @property
     def std(self) -> jax.Array:
@@ -72,6 +73,36 @@ class DiagonalGaussian:
 
     def entropy(self) -> jax.Array:
         return jnp.sum(0.5 * (LOG_2PI + 1.0 + self.log_var), axis=-1)
+
+
+@struct.dataclass
+class PointMass:
+    """A deterministic posterior q(z | x) = delta(z - mean), as a VQ-VAE's or an autoencoder's
+    encoder gives. mean: [..., latent_dim]. It has no density: `log_prob` raises, the variance
+    is exactly 0 (`log_var` is -inf), and `sample` returns the mean. Code that needs a density
+    checks `deterministic` first."""
+
+    mean: jax.Array
+    deterministic = True
+
+    @property
+    def variance(self) -> jax.Array:
+        return jnp.zeros_like(self.mean)
+
+    @property
+    def log_var(self) -> jax.Array:
+        return jnp.full_like(self.mean, -jnp.inf)
+
+    @property
+    def std(self) -> jax.Array:
+        return jnp.zeros_like(self.mean)
+
+    def sample(self, rng: jax.Array, num_samples: int | None = None) -> jax.Array:
+        """The mean: [..., d], or broadcast to [num_samples, ..., d]."""
+        return self.mean if num_samples is None else jnp.broadcast_to(self.mean, (num_samples, *self.mean.shape))
+
+    def log_prob(self, z: jax.Array) -> jax.Array:
+        raise TypeError("a point-mass posterior has no density; its model defines log_importance_weights itself")
 
 
 class StandardNormalPrior(nn.Module):
@@ -114,7 +145,7 @@ class BernoulliLikelihood(nn.Module):
         # x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l): stable for large |l| (the
         # error is below softplus's own rounding, < 1 ulp of l), with gradient x - sigmoid(l) at
         # every l, and one exp and one log1p per pixel where the two log_sigmoids took two of each
-        # (XLA did not merge them: 0.2 ms of a 6 ms MLP step on 2 CPU cores)
+        # (XLA did not merge them; measured in benchmarks/NOTES.md)
         ll = x * logits - jax.nn.softplus(logits)
         return _sum_event(ll, 3)
 

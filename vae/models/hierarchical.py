@@ -6,8 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.distributions import DiagonalGaussian
-from vae.models.vae import VAEOutput
 
 
 def gaussian_kl(q: DiagonalGaussian, p: DiagonalGaussian) -> jax.Array:
@@ -35,7 +35,7 @@ class _GaussianHead(nn.Module):
         return DiagonalGaussian(nn.Dense(self.features, name="mean")(h), nn.Dense(self.features, name="log_var")(h))
 
 
-class LadderVAE(nn.Module):
+class LadderVAE(LatentVariableModel):
     """p(z2) p(z1 | z2) p(x | z1), inferred bottom-up then top-down (Sønderby et al. 2016, sec. 2.2).
 
     encoder: x -> bottom-up Gaussian parameters for z1 [batch, d1] (any VAE encoder);
@@ -80,11 +80,12 @@ class LadderVAE(nn.Module):
         out = self.decoder(z1)
         return out.reshape(*lead, *out.shape[1:])
 
-    def log_likelihood(self, decoded, x):
-        return self.likelihood.log_prob(decoded, x)
-
     def prior_log_prob(self, z):
         return self.prior.log_prob(z)
+
+    def sample_prior(self, rng, num):
+        """z2 ~ N(0, I): [num, d2] (decode maps it through the mean of p(z1 | z2))."""
+        return self.prior.sample(rng, num, self.latent_dim)
 
     def __call__(self, x, y=None) -> VAEOutput:
         up1, q2 = self._bottom_up(x)
@@ -110,10 +111,3 @@ class LadderVAE(nn.Module):
         if stop_posterior_grad:
             q1, q2 = jax.lax.stop_gradient(q1), jax.lax.stop_gradient(q2)
         return log_px + p1.log_prob(z1) + self.prior.log_prob(z2) - q1.log_prob(z1) - q2.log_prob(z2)
-
-    def reconstruct(self, x, y=None):
-        return self.likelihood.mean(self.decode(self.encode(x).mean))
-
-    def generate(self, num, temperature=1.0, y=None):
-        z2 = temperature * self.prior.sample(self.make_rng("sample"), num, self.latent_dim)
-        return self.likelihood.mean(self.decode(z2))

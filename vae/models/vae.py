@@ -5,28 +5,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax import struct
 
+from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.distributions import DiagonalGaussian
-
-
-@struct.dataclass
-class VAEOutput:
-    """One stochastic pass. Shapes for x: [batch, H, W, C] and a d-dimensional latent.
-
-    posterior: q(z|x) with mean, log_var [batch, d]; z: [batch, d] the reparameterized draw;
-    decoded: likelihood parameters [batch, H, W, P]; log_px_z: log p(x|z) [batch] in nats;
-    kl_per_dim: KL(q(z|x) || p(z)) per latent [batch, d] (zeros when the prior has no
-    closed-form KL); kl: the KL [batch] (closed form, or the one-sample estimate
-    log q(z|x) - log p(z) for priors without one).
-    """
-
-    posterior: DiagonalGaussian
-    z: jax.Array
-    decoded: jax.Array
-    log_px_z: jax.Array
-    kl_per_dim: jax.Array
-    kl: jax.Array
 
 
 def one_hot_channels(y: jax.Array, num_classes: int, spatial: tuple[int, int]) -> jax.Array:
@@ -35,7 +16,7 @@ def one_hot_channels(y: jax.Array, num_classes: int, spatial: tuple[int, int]) -
     return jnp.broadcast_to(oh[:, None, None, :], (y.shape[0], *spatial, num_classes))
 
 
-class VAE(nn.Module):
+class VAE(LatentVariableModel):
     """p(x, z) = p(z) p(x|z) with amortized posterior q(z|x) (Kingma & Welling 2014).
 
     encoder: x [batch, H, W, C] -> (mean, log_var) [batch, d] each.
@@ -63,7 +44,7 @@ class VAE(nn.Module):
             raise ValueError("this is a conditional VAE (num_classes > 0): pass the labels y")
         return jnp.concatenate([x, one_hot_channels(y, self.num_classes, x.shape[1:3]).astype(x.dtype)], axis=-1)
 
-    def _condition_z(self, z: jax.Array, y: jax.Array | None) -> jax.Array:
+    def decoder_input(self, z: jax.Array, y: jax.Array | None) -> jax.Array:
         if not self.num_classes:
             return z
         if y is None:
@@ -75,17 +56,6 @@ class VAE(nn.Module):
         mean, log_var = self.encoder(self._condition_x(x, y))
         return DiagonalGaussian(mean, log_var)
 
-    def decode(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
-        """z: [..., batch, d] -> likelihood parameters [..., batch, H, W, P] (leading axes flattened for the decoder)."""
-        z = self._condition_z(z, y)
-        lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
-        return out.reshape(*lead, *out.shape[1:])
-
-    def log_likelihood(self, decoded: jax.Array, x: jax.Array) -> jax.Array:
-        """log p(x|z): decoded [..., batch, H, W, P], x [batch, H, W, C] -> [..., batch]."""
-        return self.likelihood.log_prob(decoded, x)
-
     def prior_log_prob(self, z: jax.Array) -> jax.Array:
         """log p(z): [..., d] -> [...]."""
         if getattr(self.prior, "uses_encoder", False):
@@ -93,7 +63,7 @@ class VAE(nn.Module):
             return self.prior.log_prob_given(z, self.encoder(pseudo))
         return self.prior.log_prob(z)
 
-    def prior_sample(self, rng: jax.Array, num: int) -> jax.Array:
+    def sample_prior(self, rng: jax.Array, num: int) -> jax.Array:
         """z ~ p(z): [num, d]."""
         if getattr(self.prior, "uses_encoder", False):
             return self.prior.sample_given(rng, num, self.encoder(self.prior.pseudo_inputs()))
@@ -129,12 +99,3 @@ class VAE(nn.Module):
         log_px_z = self.log_likelihood(self.decode(z, y), x)
         q = jax.lax.stop_gradient(posterior) if stop_posterior_grad else posterior
         return log_px_z + self.prior_log_prob(z) - q.log_prob(z)
-
-    def reconstruct(self, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
-        """Mean of p(x | z = E[q(z|x)]): [batch, H, W, C]."""
-        return self.likelihood.mean(self.decode(self.encode(x, y).mean, y))
-
-    def generate(self, num: int, temperature: float = 1.0, y: jax.Array | None = None) -> jax.Array:
-        """Means of p(x|z) for z ~ p(z) scaled by `temperature`: [num, H, W, C]."""
-        z = temperature * self.prior_sample(self.make_rng("sample"), num)
-        return self.likelihood.mean(self.decode(z, y))

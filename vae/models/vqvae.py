@@ -8,17 +8,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vae.models.distributions import DiagonalGaussian
+from vae.models.base import LatentVariableModel, VAEOutput
+from vae.models.distributions import PointMass
 
 
-class VQVAE(nn.Module):
+class VQVAE(LatentVariableModel):
     """Encoder -> z_e [batch, L * D] -> nearest codebook vectors z_q (L codes of D dims from a
-    codebook of K) -> decoder. The posterior is one-hot and the prior uniform over codes, so
+    codebook of K) -> decoder. The posterior is one-hot over codes and the prior uniform, so
     KL = L log K nats and log p(x) >= log p(x | z_q(x)) - L log K.
 
-    `encode` returns z_e as the mean (log_var -inf-like, -30) so explorers can use it; `decode`
-    takes any [.., L * D] vector (it quantizes nothing); `reconstruct` quantizes.
-    The codebook is the 'codebook' param [K, D]; with EMA updates the objective overwrites it.
+    `encode` returns the deterministic posterior `PointMass(z_e)` (the explorer works on the
+    unquantized z_e); `decode` takes any [.., L * D] vector (it quantizes nothing);
+    `reconstruct` and `__call__` quantize. `__call__` feeds the decoder the straight-through
+    code z_e + sg(z_q - z_e) (its value is z_q; gradients reach the encoder as if it were
+    z_e), returns z = z_q and the code indices. The codebook is the 'codebook' param [K, D];
+    with EMA updates the objective overwrites it.
+    Leaves out: the paper's autoregressive prior over codes (samples draw codes uniformly).
     """
 
     encoder: nn.Module
@@ -36,9 +41,9 @@ class VQVAE(nn.Module):
     def num_latents(self) -> int:
         return self.latent_dim // self.code_dim
 
-    def encode_raw(self, x):
-        mean, _ = self.encoder(x)
-        return mean
+    def kl_constant(self) -> float:
+        """KL(one-hot posterior || uniform prior) = L log K nats."""
+        return self.num_latents * math.log(self.num_codes)
 
     def quantize(self, z_e):
         """z_e [..., L*D] -> (z_q [..., L*D], codes [..., L])."""
@@ -49,39 +54,35 @@ class VQVAE(nn.Module):
         z_q = self.codebook[codes]
         return z_q.reshape(*lead, self.latent_dim), codes.reshape(*lead, self.num_latents)
 
-    def encode(self, x, y=None) -> DiagonalGaussian:
-        z_e = self.encode_raw(x)
-        return DiagonalGaussian(z_e, jnp.full_like(z_e, -30.0))
+    def encode(self, x, y=None) -> PointMass:
+        mean, _ = self.encoder(x)
+        return PointMass(mean)
 
-    def decode(self, z, y=None):
-        lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
-        return out.reshape(*lead, *out.shape[1:])
-
-    def log_likelihood(self, decoded, x):
-        return self.likelihood.log_prob(decoded, x)
-
-    def kl_constant(self) -> float:
-        return self.num_latents * math.log(self.num_codes)
-
-    def __call__(self, x, y=None):
-        z_e = self.encode_raw(x)
+    def __call__(self, x, y=None) -> VAEOutput:
+        z_e = self.encode(x).mean
         z_q, codes = self.quantize(z_e)
-        if self.is_initializing():
-            self.decoder(z_q)  # creates the decoder's parameters
-        return z_e, z_q, codes
+        decoded = self.decode(z_e + jax.lax.stop_gradient(z_q - z_e))
+        log_px_z = self.log_likelihood(decoded, x)
+        kl = jnp.full_like(log_px_z, self.num_latents * jnp.log(self.num_codes))
+        kl_per_dim = jnp.zeros_like(z_e)
+        return VAEOutput(PointMass(z_e), z_q, decoded, log_px_z, kl_per_dim, kl, codes)
 
     def log_importance_weights(self, x, num_samples, y=None, stop_posterior_grad=False):
         """Deterministic posterior: every 'sample' has weight log p(x|z_q) - L log K: [k, batch]."""
-        z_q, _ = self.quantize(self.encode_raw(x))
+        z_q, _ = self.quantize(self.encode(x).mean)
         lw = self.likelihood.log_prob(self.decoder(z_q), x) - self.kl_constant()
         return jnp.broadcast_to(lw, (num_samples, *lw.shape))
 
     def reconstruct(self, x, y=None):
-        z_q, _ = self.quantize(self.encode_raw(x))
+        z_q, _ = self.quantize(self.encode(x).mean)
         return self.likelihood.mean(self.decoder(z_q))
 
+    def sample_prior(self, rng, num):
+        """Codes drawn uniformly (the VQ-VAE's training prior), as codebook vectors: [num, L * D]."""
+        codes = jax.random.randint(rng, (num, self.num_latents), 0, self.num_codes)
+        return self.codebook[codes].reshape(num, self.latent_dim)
+
     def generate(self, num, temperature=1.0, y=None):
-        """Codes drawn uniformly (the VQ-VAE's training prior; the paper fits a PixelCNN instead)."""
-        codes = jax.random.randint(self.make_rng("sample"), (num, self.num_latents), 0, self.num_codes)
-        return self.likelihood.mean(self.decoder(self.codebook[codes].reshape(num, self.latent_dim)))
+        """Decoder means at uniformly drawn codes (temperature does not apply to discrete codes;
+        the paper fits a PixelCNN prior instead)."""
+        return self.likelihood.mean(self.decoder(self.sample_prior(self.make_rng("sample"), num)))

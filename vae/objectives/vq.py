@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from vae.objectives.base import Objective, elbo_metrics
+from vae.objectives.base import Objective, elbo_metrics, forward
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,15 +38,13 @@ class VQObjective(Objective):
         p = dict(params)
         if self.decay:
             p["codebook"] = jax.lax.stop_gradient(params["codebook"])
-        z_e, z_q, codes = model.apply({"params": p}, x)
-        z_st = z_e + jax.lax.stop_gradient(z_q - z_e)
-        decoded = model.apply({"params": p}, z_st, method=type(model).decode)
-        recon = -model.apply({"params": p}, decoded, x, method=type(model).log_likelihood)
+        out = forward(model, p, batch, rng)          # decodes the straight-through code
+        z_e, z_q, codes = out.posterior.mean, out.z, out.codes
+        recon = -out.log_px_z
         commit = self.commitment * jnp.sum((z_e - jax.lax.stop_gradient(z_q)) ** 2, axis=-1)
         codebook_loss = 0.0 if self.decay else jnp.sum((jax.lax.stop_gradient(z_e) - z_q) ** 2, axis=-1)
         loss_ex = recon + commit + codebook_loss
-        kl = jnp.full_like(recon, model.num_latents * jnp.log(model.num_codes))
-        metrics = elbo_metrics(x, recon, kl, loss_ex, model)
+        metrics = elbo_metrics(x, recon, out.kl, loss_ex, model)
         metrics["commitment"] = commit
         used = jnp.zeros(model.num_codes).at[codes.reshape(-1)].add(1.0)
         metrics["codes_used"] = jnp.sum(used > 0).astype(jnp.float32)

@@ -1,4 +1,4 @@
-"""Train state, optimizer, and the jitted train and evaluation steps.
+"""The step: train state, optimizer, and the jitted train and evaluation steps.
 
 State is explicit: `TrainState` holds params, optimizer state, step and RNG key, and the train
 step is a pure function `(state, batch) -> (state, metrics)` compiled once with `jax.jit`.
@@ -16,6 +16,7 @@ import optax
 from flax import struct
 
 from vae.config import OptimConfig
+from vae.objectives.base import Objective
 
 
 @struct.dataclass
@@ -68,8 +69,8 @@ def init_params(model: nn.Module, image_shape: tuple[int, int, int], key: jax.Ar
     def init(init_key, sample_key, dummy, y):
         return model.init({"params": init_key, "sample": sample_key}, dummy, y)["params"]
 
-    # Run once, so compiled without XLA's backend optimizations: for the Burgess conv net that is
-    # 1.2 s instead of 8 s (op by op, unjitted, 14 s) on 2 CPU cores, with identical values.
+    # Run once, so compiled without XLA's backend optimizations: the same values, several times
+    # sooner for the conv nets (benchmarks/NOTES.md, "figures moved out of docstrings").
     lowered = jax.jit(init).lower(init_key, sample_key, dummy, y)
     try:
         compiled = lowered.compile(compiler_options={"xla_backend_optimization_level": 0})
@@ -79,12 +80,12 @@ def init_params(model: nn.Module, image_shape: tuple[int, int, int], key: jax.Ar
 
 
 def create_train_state(model: nn.Module, optimizer: optax.GradientTransformation,
-                       image_shape: tuple[int, int, int], seed: int, objective: Any = None) -> TrainState:
-    """Initialises params (and the objective's extra state, if it has one) from `seed`."""
+                       image_shape: tuple[int, int, int], seed: int, objective: Objective | None = None) -> TrainState:
+    """Initialises params (and the objective's extra state: `objective.init_extra`) from `seed`."""
     root = jax.random.PRNGKey(seed)
     init_key, extra_key, run_key = jax.random.split(root, 3)
     params = init_params(model, image_shape, init_key)
-    extra = objective.init_extra(model, params, extra_key, image_shape) if hasattr(objective, "init_extra") else {}
+    extra = objective.init_extra(model, params, extra_key, image_shape) if objective is not None else {}
     return TrainState(step=jnp.asarray(0, jnp.int32), params=params, opt_state=optimizer.init(params),
                       rng=run_key, extra=extra)
 
@@ -95,7 +96,14 @@ def _split_rows(a: jax.Array, i: int, splits: int) -> jax.Array:
     return a.reshape(a.shape[0] // splits, splits, *a.shape[1:])[:, i]
 
 
-def check_splits(splits: int, objective: Any, key: str = "splits") -> int:
+def _check_objective(objective: Any) -> Objective:
+    if not isinstance(objective, Objective):
+        raise TypeError(f"the train step takes a vae.objectives.Objective (subclass it and implement compute); "
+                        f"got {type(objective).__name__}")
+    return objective
+
+
+def check_splits(splits: int, objective: Objective, key: str = "splits") -> int:
     """`splits` if the objective can be split that many ways (see make_train_step), else a
     ValueError naming `key`."""
     if not isinstance(splits, int) or splits < 1:
@@ -107,19 +115,16 @@ def check_splits(splits: int, objective: Any, key: str = "splits") -> int:
     return splits
 
 
-def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+def _step_fn(model: nn.Module, objective: Objective, optimizer: optax.GradientTransformation,
              schedule: optax.Schedule | None, splits: int = 1) -> Callable:
     """The pure `(state, batch) -> (state, metrics)` of one training step (not jitted)."""
-    compute = getattr(objective, "compute", None)
+    compute = _check_objective(objective).compute
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng = jax.random.fold_in(state.rng, state.step)
         loss_rng, extra_rng = jax.random.split(rng)
 
         def loss_fn(params):
-            if compute is None:  # a plain function objective(model, params, batch, rng, step)
-                loss, metrics = objective(model, params, batch, loss_rng, state.step)
-                return loss, (metrics, None)
             if splits == 1:
                 loss, metrics, aux = compute(model, params, batch, loss_rng, state.step, state.extra)
                 return loss, (metrics, aux)
@@ -144,11 +149,9 @@ def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTra
         def update(_):
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
-            extra, extra_metrics = state.extra, {}
-            if compute is not None:
-                params, extra, extra_metrics = objective.update_extra(model, params, extra, aux, batch, extra_rng,
-                                                                      state.step)
-                extra_metrics = {k: jnp.mean(v) for k, v in extra_metrics.items()}
+            params, extra, extra_metrics = objective.update_extra(model, params, state.extra, aux, batch, extra_rng,
+                                                                  state.step)
+            extra_metrics = {k: jnp.mean(v) for k, v in extra_metrics.items()}
             return params, opt_state, extra, extra_metrics
 
         def skip(_):
@@ -158,8 +161,8 @@ def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTra
 
         # A non-finite loss or gradient leaves params, optimizer and extra state as they were. A
         # branch, not jnp.where(finite, new, old) over the state: the select is a second pass
-        # over every parameter and Adam moment (~12% of an MLP step on 2 CPU cores); the branch
-        # costs ~2%, with the gradient norm.
+        # over every parameter and Adam moment, which cost several times what the branch does
+        # (benchmarks/NOTES.md, "figures moved out of docstrings").
         params, opt_state, extra, extra_metrics = jax.lax.cond(finite, update, skip, None)
         metrics.update(extra_metrics)
         metrics["grad_norm"] = grad_norm
@@ -172,7 +175,7 @@ def _step_fn(model: nn.Module, objective: Callable, optimizer: optax.GradientTra
     return train_step
 
 
-def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+def make_train_step(model: nn.Module, objective: Objective, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
                     batch_sharding: Any = None, splits: int = 1) -> Callable:
     """The jitted step `(state, batch) -> (state, metrics)`; the input state is donated.
@@ -184,24 +187,24 @@ def make_train_step(model: nn.Module, objective: Callable, optimizer: optax.Grad
     (see `vae.parallel`); None leaves placement to JAX.
     splits: the objective is evaluated on this many equal parts of the batch (rows i, i + splits,
     ...), part i with key fold_in(key, i), and the loss and metrics are their means: the same
-    estimator with independent chains of ops, which XLA:CPU runs side by side on its cores (1.1-1.2x
-    for the conv nets on 2 cores; vae.run's train.batch_splits). Needs `objective.per_example`
+    estimator with independent chains of ops, which XLA:CPU runs side by side on its cores (faster
+    for the conv nets: benchmarks/NOTES.md; vae.run's train.batch_splits). Needs `objective.per_example`
     and a batch size it divides; 1 (default) is the plain step.
     """
     return _jit_step(_step_fn(model, objective, optimizer, schedule, check_splits(splits, objective)),
                      state_sharding, batch_sharding)
 
 
-def make_fused_train_step(model: nn.Module, objective: Callable, optimizer: optax.GradientTransformation,
+def make_fused_train_step(model: nn.Module, objective: Objective, optimizer: optax.GradientTransformation,
                           batcher: Any, schedule: optax.Schedule | None = None, *, state_sharding: Any = None,
                           splits: int = 1) -> Callable:
     """Like make_train_step, with the batch built inside the same compiled program:
     `(state, batcher.data(step)) -> (state, metrics)` gathers (and binarizes) batch `state.step`
     of a `vae.data.pipeline.Batcher` on device: one dispatch per step instead of two, with the
     same states and metrics. vae.run uses it by default (train.batch_in_step): it cut the
-    pipeline's cost from 40-60% of a small step to 8-9% on an H100 and from 7-9% to 5-6% on 2 CPU
-    cores (benchmarks/NOTES.md). Not for multi-process batchers (their batches are assembled on
-    the host). splits: as in make_train_step."""
+    pipeline's share of a step on an H100 and on 2 CPU cores (benchmarks/NOTES.md, "pipeline").
+    Not for multi-process batchers (their batches are assembled on the host). splits: as in
+    make_train_step."""
     if not batcher.fusable:
         raise ValueError("this Batcher assembles batches on the host (multi-process); use make_train_step")
     step_fn = _step_fn(model, objective, optimizer, schedule, check_splits(splits, objective))
@@ -220,7 +223,7 @@ def _jit_step(step_fn: Callable, state_sharding: Any, input_sharding: Any) -> Ca
                    out_shardings=(state_sharding, None))
 
 
-def make_eval_step(model: nn.Module, objective: Callable) -> Callable:
+def make_eval_step(model: nn.Module, objective: Objective) -> Callable:
     """The jitted `(params, batch, rng) -> sums`: masked sums over the batch of each metric
     (batch['mask'] is 1 for real rows, 0 for padding), plus 'count'."""
 

@@ -1,0 +1,103 @@
+"""The variant registry: every built-in variant declared once, dispatch through it, your own
+variants, and configs that set fields their variant does not read."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vae
+from vae import registry
+from vae.config import Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, model_names
+from vae.models import VQVAE, LadderVAE, LatentVariableModel, PointMass
+from vae.objectives import ELBO, IWAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, VQObjective
+from vae.variants import build_model, build_objective
+
+BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "hvae": ELBO, "annealed_vae": AnnealedVAE,
+            "beta_tcvae": BetaTCVAE, "factor_vae": FactorVAE, "dip_vae_i": DIPVAE, "dip_vae_ii": DIPVAE,
+            "iwae": IWAE, "vqvae": VQObjective}
+
+
+def test_every_built_in_variant_is_registered_with_its_paper():
+    assert set(BUILT_IN) <= set(model_names())
+    for name, objective_type in BUILT_IN.items():
+        variant = registry.get(name)
+        assert variant.paper and "20" in variant.paper, name          # a citation with its year
+        assert variant.module == f"vae.variants.{'dip_vae' if name.startswith('dip') else name}"
+        config = Config(model=ModelConfig(name=name, hidden=(8,), latent_dim=8))
+        assert isinstance(build_objective(config, dataset_size=100), objective_type)
+        model = build_model(config.model, (4, 4, 1), num_classes=3)
+        assert isinstance(model, LatentVariableModel)
+
+
+def test_paper_defaults_come_from_the_variant():
+    beta = lambda name: build_objective(Config(model=ModelConfig(name=name))).beta  # noqa: E731
+    assert (beta("vae"), beta("beta_vae"), beta("beta_tcvae")) == (1.0, 4.0, 6.0)
+    assert build_objective(Config(model=ModelConfig(name="factor_vae"))).gamma == 35.0
+    assert build_objective(Config(model=ModelConfig(name="annealed_vae"))).gamma == 1000.0
+    dip_i = build_objective(Config(model=ModelConfig(name="dip_vae_i")))
+    dip_ii = build_objective(Config(model=ModelConfig(name="dip_vae_ii")))
+    assert (dip_i.lambda_od, dip_i.lambda_d, dip_ii.lambda_d) == (10.0, 100.0, 10.0)
+    tuned = Config(model=ModelConfig(name="beta_vae"), objective=ObjectiveConfig(beta=2.0))
+    assert build_objective(tuned).beta == 2.0
+
+
+def test_unknown_names_and_unread_fields_are_refused():
+    with pytest.raises(ConfigError, match=r"model.name='nope' is not allowed; choose one of .*'vae'"):
+        ModelConfig(name="nope")
+    with pytest.raises(ConfigError, match=r"objective.gamma is set, but model.name='vae' does not read it"):
+        apply_overrides(Config(), ["objective.gamma=10"])
+    with pytest.raises(ConfigError, match=r"model.num_codes is set, but model.name='beta_vae'"):
+        apply_overrides(Config(), ["model.name=beta_vae", "model.num_codes=64"])
+    # the order of overrides does not matter: the config is checked once, whole
+    cfg = apply_overrides(Config(), ["objective.gamma=10", "model.name=factor_vae"])
+    assert cfg.objective.gamma == 10.0
+    with pytest.raises(ConfigError, match=r"latent_dim=12 must be a multiple of model.code_dim=8 for vqvae"):
+        apply_overrides(Config(), ["model.name=vqvae", "model.latent_dim=12"])
+    with pytest.raises(ConfigError, match="model.prior='vamp' is not supported with model.name='cvae'"):
+        apply_overrides(Config(), ["model.name=cvae", "model.prior=vamp"])
+
+
+def test_a_variant_registered_from_user_code_builds_and_is_refused_twice():
+    variant = vae.Variant(name="my_beta", build_model=lambda c, s, n: vae.variants.gaussian_vae(c, s),
+                          build_objective=lambda c, *, dataset_size, total_steps: ELBO(beta=registry.get(
+                              "my_beta").value(c, "objective.beta")),
+                          reads=("objective.beta",), defaults={"objective.beta": 3.0}, paper="test")
+    vae.register_variant(variant)
+    try:
+        assert "my_beta" in model_names()
+        assert registry.get("my_beta").module == __name__
+        assert build_objective(Config(model=ModelConfig(name="my_beta"))).beta == 3.0
+        with pytest.raises(ValueError, match="a variant named 'my_beta' is registered already"):
+            vae.register_variant(variant)
+        vae.register_variant(variant, replace=True)
+        with pytest.raises(ConfigError, match="objective.dreg is set, but model.name='my_beta'"):
+            Config(model=ModelConfig(name="my_beta"), objective=ObjectiveConfig(dreg=True))
+    finally:
+        registry.unregister("my_beta")
+    with pytest.raises(ConfigError, match="model.name='my_beta' is not allowed"):
+        ModelConfig(name="my_beta")
+    with pytest.raises(ValueError, match="must be a Python identifier"):
+        vae.register_variant(vae.Variant(name="my beta", build_model=None, build_objective=None))
+
+
+def test_vqvae_returns_the_shared_output_with_an_honest_point_mass():
+    model = build_model(ModelConfig(name="vqvae", latent_dim=8, code_dim=4, num_codes=16, hidden=(8,)), (4, 4, 1))
+    assert isinstance(model, VQVAE)
+    x = jnp.asarray(np.random.default_rng(0).random((3, 4, 4, 1)), jnp.float32)
+    variables = model.init({"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}, x)
+    out = model.apply(variables, x, rngs={"sample": jax.random.PRNGKey(2)})
+    assert isinstance(out, vae.VAEOutput) and isinstance(out.posterior, PointMass)
+    assert out.codes.shape == (3, 2) and out.z.shape == (3, 8)
+    z_q, codes = model.apply(variables, out.posterior.mean, method=VQVAE.quantize)
+    np.testing.assert_array_equal(out.z, z_q)
+    np.testing.assert_array_equal(out.codes, codes)
+    np.testing.assert_allclose(out.kl, 2 * np.log(16), rtol=1e-6)
+    assert np.isneginf(np.asarray(out.posterior.log_var)).all() and not np.asarray(out.posterior.variance).any()
+    with pytest.raises(TypeError, match="point-mass posterior has no density"):
+        out.posterior.log_prob(out.z)
+
+
+def test_the_ladder_vae_decodes_through_its_top_level():
+    model = build_model(ModelConfig(name="hvae", latent_dim=3, bottom_latent_dim=5, hidden=(8,)), (4, 4, 1))
+    assert isinstance(model, LadderVAE) and model.latent_dim == 3

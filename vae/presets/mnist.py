@@ -1,0 +1,138 @@
+"""Presets on mnist5k (5,000 MNIST digits, offline) and TFDS MNIST. Budgets are sized for a 2-core
+CPU; each docstring gives the command and the result to expect (test ELBO in nats, from
+`python -m experiments.run_presets`), and what the paper ran."""
+
+import dataclasses
+
+from vae.config import Config, DataConfig, ModelConfig, ObjectiveConfig, OptimConfig, TrainConfig
+from vae.presets.registry import register
+
+MNIST5K = DataConfig(name="mnist5k", binarize="dynamic")
+MLP = ModelConfig(architecture="mlp", latent_dim=16, hidden=(512, 256), likelihood="bernoulli")
+MNIST_TRAIN = TrainConfig(steps=6000, batch_size=128, eval_every=1000, log_every=100)
+MNIST_OPTIM = OptimConfig(learning_rate=1e-3, schedule="cosine", warmup_steps=100, end_learning_rate_factor=0.1)
+
+
+@register
+def quickstart() -> Config:
+    """MLP VAE (784-512-256, 16-d latent, Bernoulli) on offline mnist5k.
+
+        vae train --preset quickstart
+
+    Expected: EXPECTED_quickstart
+    """
+    return Config(name="quickstart", data=MNIST5K, model=MLP, optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def vae_mnist5k() -> Config:
+    """VAE (Kingma & Welling 2014), MLP 512-256, 32-d latent, Bernoulli, on mnist5k.
+
+        vae train --preset vae_mnist5k
+
+    Expected: EXPECTED_vae_mnist5k
+    """
+    return Config(name="vae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, latent_dim=32), optim=MNIST_OPTIM,
+                  train=MNIST_TRAIN)
+
+
+@register
+def iwae_mnist5k() -> Config:
+    """IWAE (Burda et al. 2016) with k=5 importance samples, MLP, on mnist5k.
+
+        vae train --preset iwae_mnist5k
+
+    Expected: EXPECTED_iwae_mnist5k
+    """
+    return Config(name="iwae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, name="iwae", latent_dim=32),
+                  objective=ObjectiveConfig(iwae_samples=5), optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def cvae_mnist5k() -> Config:
+    """Conditional VAE (Sohn et al. 2015) on digit labels, MLP, on mnist5k.
+
+        vae train --preset cvae_mnist5k
+
+    Expected: EXPECTED_cvae_mnist5k
+    """
+    return Config(name="cvae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, name="cvae"), optim=MNIST_OPTIM,
+                  train=MNIST_TRAIN)
+
+
+@register
+def vamp_mnist5k() -> Config:
+    """VAE with a VampPrior (Tomczak & Welling 2018) of 500 pseudo-inputs, MLP, on mnist5k.
+
+        vae train --preset vamp_mnist5k
+
+    Expected: EXPECTED_vamp_mnist5k
+    """
+    return Config(name="vamp_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, prior="vamp", prior_components=500),
+                  optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def mog_mnist5k() -> Config:
+    """VAE with a learned 10-component mixture-of-Gaussians prior, MLP, on mnist5k.
+
+        vae train --preset mog_mnist5k
+
+    Expected: EXPECTED_mog_mnist5k
+    """
+    return Config(name="mog_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, prior="mog", prior_components=10),
+                  optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def vqvae_mnist5k() -> Config:
+    """VQ-VAE (van den Oord et al. 2017): 4 codes of 8 dims from 512, EMA codebook, MLP, on mnist5k.
+
+        vae train --preset vqvae_mnist5k
+
+    Expected: EXPECTED_vqvae_mnist5k
+    """
+    return Config(name="vqvae_mnist5k", data=MNIST5K,
+                  model=dataclasses.replace(MLP, name="vqvae", latent_dim=32, code_dim=8, num_codes=512),
+                  optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def hvae_mnist5k() -> Config:
+    """Two-level ladder VAE (Sønderby et al. 2016), 32-d bottom and 16-d top latents, KL warm-up, on mnist5k.
+
+        vae train --preset hvae_mnist5k
+
+    Expected: EXPECTED_hvae_mnist5k
+    """
+    return Config(name="hvae_mnist5k", data=MNIST5K,
+                  model=dataclasses.replace(MLP, name="hvae", latent_dim=16, bottom_latent_dim=32),
+                  objective=ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=1000),
+                  optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def mnist_iwae_burda() -> Config:
+    """Burda et al. (2016) MNIST IWAE: 200-200 tanh MLP, 50-d latent, k=5, batch 20, Adam eps 1e-4,
+    lr 1e-3 * 10^(-i/7) for 3^i epochs (i=0..7, 3,280 epochs); needs TFDS `mnist` (network or prepared).
+
+        vae train --preset mnist_iwae_burda
+
+    Expected: EXPECTED_mnist_iwae_burda
+    """
+    steps_per_epoch = 60_000 // 20
+    epochs, boundaries = 0, []
+    for i in range(7):
+        epochs += 3**i
+        boundaries.append(epochs * steps_per_epoch)
+    total = sum(3**i for i in range(8)) * steps_per_epoch
+    return Config(
+        name="mnist_iwae_burda",
+        data=DataConfig(name="mnist", binarize="dynamic"),
+        model=ModelConfig(name="iwae", architecture="mlp", latent_dim=50, hidden=(200, 200), activation="tanh"),
+        objective=ObjectiveConfig(iwae_samples=5),
+        optim=OptimConfig(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-4, schedule="piecewise",
+                          boundaries=tuple(boundaries), scales=(10 ** (-1 / 7),) * 7),
+        train=TrainConfig(steps=total, batch_size=20, eval_every=steps_per_epoch * 10, log_every=1000,
+                          eval_batch_size=1000, final_iwae_samples=5000),
+    )

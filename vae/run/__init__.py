@@ -1,0 +1,23 @@
+"""A training run: the loop that ties data, model, objective and checkpoints to a run directory.
+
+    runs/<name>/
+      config.json        the full resolved config
+      variant.json       which module declared the variant (so a run of your own variant reloads)
+      metrics.jsonl      one JSON object per logged step (train and test)
+      checkpoints/       orbax checkpoints: the latest N and the best
+      figures/           reconstructions.png, samples.png, traversals.png, interpolations.png
+      summary.json       final test metrics, steps, wall time, steps/s
+
+    setup    the run directory, data checks, how the step is built, resuming
+    loop     train(config, out_dir): set up, step, evaluate and checkpoint, finish
+    finish   final estimates, figures, summary.json
+Loading a finished run back is `vae.trained.load_run` (re-exported here).
+"""
+
+from vae.errors import NonFiniteError, RunDirError
+from vae.run.loop import train
+from vae.run.setup import batch_in_step, batch_splits, default_out_dir
+from vae.trained.rundir import EVAL_SEED, LoadedRun, load_run
+
+__all__ = ["train", "load_run", "LoadedRun", "EVAL_SEED", "RunDirError", "NonFiniteError", "batch_in_step",
+           "batch_splits", "default_out_dir"]

@@ -1,0 +1,166 @@
+"""Setting up a run: the run directory, the data checks, the device mesh and how each step is
+built (batches inside the step or not, batch splits), and restoring a checkpoint to resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae import data as vdata
+from vae.checkpoint import Checkpointer
+from vae.config import Config
+from vae.data.pipeline import Batcher
+from vae.errors import ConfigError, RunDirError
+from vae.step import check_splits
+
+RESUMABLE_SECTIONS = ("train",)
+RUN_FILES = ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json", "variant.json")
+
+
+def default_out_dir(config: Config) -> str:
+    return os.path.join("runs", config.name)
+
+
+def batch_in_step(setting: str, batcher: Batcher) -> bool:
+    """Whether train.batch_in_step=`setting` gathers batches inside the train step: 'auto' and 'on' do
+    wherever the Batcher allows it (not in multi-process runs, whose batches are assembled on
+    the host). Why: a second program per step costs more than gathering inside the step
+    (benchmarks/NOTES.md, "pipeline")."""
+    if not batcher.fusable:
+        return False
+    return setting != "off"
+
+
+def batch_splits(setting: int, architecture: str, objective, devices: int, batch_size: int) -> int:
+    """The parts train.batch_splits=`setting` splits each batch into (see TrainConfig). Auto (0): 2
+    on the CPU for convolutional nets, where two independent halves of the step ran faster than
+    one pass on 2 cores, while an MLP lost (benchmarks/NOTES.md, "batch splits"); 1 elsewhere. An
+    explicit value the objective or device count cannot take is a ConfigError."""
+    if setting == 0:
+        ok = (jax.default_backend() == "cpu" and architecture in ("conv", "burgess", "resnet")
+              and getattr(objective, "per_example", False) and devices == 1 and batch_size % 2 == 0)
+        return 2 if ok else 1
+    try:
+        check_splits(setting, objective, key="train.batch_splits")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if setting > 1 and batch_size % (setting * devices):
+        raise ConfigError(f"train.batch_splits={setting} with {devices} devices needs train.batch_size divisible "
+                          f"by {setting * devices}, got {batch_size}")
+    return setting
+
+
+def prepare_out_dir(out_dir: str, config: Config, resume: bool, overwrite: bool) -> Config:
+    """Checks the run directory and returns the config to run (the saved one when resuming)."""
+    config_path = os.path.join(out_dir, "config.json")
+    exists = os.path.exists(config_path)
+    if resume:
+        if not exists:
+            raise RunDirError(f"--resume: {out_dir} holds no run (no config.json); start it without --resume")
+        with open(config_path) as f:
+            saved = Config.from_dict(json.load(f))
+        changed = _changed_keys(saved, config, ignore=RESUMABLE_SECTIONS)
+        if changed:
+            raise RunDirError(f"--resume: the config differs from the run's saved config in {', '.join(changed)}; "
+                              f"only train.* settings may change when resuming")
+        return dataclasses.replace(saved, train=config.train)
+    if exists:
+        if not overwrite:
+            raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it, --overwrite to replace "
+                              f"it, or --out DIR for a new directory")
+        for name in RUN_FILES:
+            path = os.path.join(out_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    return config
+
+
+def _changed_keys(a: Config, b: Config, ignore: tuple[str, ...]) -> list[str]:
+    da, db = a.to_dict(), b.to_dict()
+    changed = []
+    for section in da:
+        if section in ignore or section == "name":
+            continue
+        if isinstance(da[section], dict):
+            changed += [f"{section}.{k}" for k in da[section] if da[section][k] != db[section].get(k)]
+        elif da[section] != db[section]:
+            changed.append(section)
+    return changed
+
+
+def load_split(config: Config, key: str):
+    """The dataset split data.<key> names; a split the dataset lacks is a ConfigError."""
+    split = getattr(config.data, key)
+    try:
+        return vdata.load(config.data.name, split, data_dir=config.data.data_dir)
+    except vdata.DatasetUnavailableError:
+        raise
+    except ValueError as err:  # a split the dataset does not have
+        raise ConfigError(f"data.{key}={split!r} is not allowed: {err}") from None
+
+
+def truncate_metrics(path: str, last_step: int) -> None:
+    """Drops log lines written after the checkpoint we resume from, so the log has no duplicates."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def validate_data(config: Config, model, train_images: np.ndarray, image_shape) -> None:
+    """Bad input is refused before any training work, with the value and what is allowed."""
+    if train_images.ndim != 4:
+        raise ConfigError(f"images must be [N, H, W, C]; data.name={config.data.name!r} gave shape "
+                          f"{train_images.shape}")
+    if not np.isfinite(train_images).all():
+        bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
+        raise ConfigError(f"data.name={config.data.name!r}: image {bad} of the training split has NaN or Inf pixels")
+    if config.model.likelihood in ("bernoulli", "logistic_mixture", "categorical") and (
+            train_images.min() < 0 or train_images.max() > 1):
+        raise ConfigError(f"model.likelihood={config.model.likelihood!r} needs pixel values in [0, 1]; the training "
+                          f"images span [{train_images.min():.3g}, {train_images.max():.3g}]")
+    x = jnp.zeros((1, *image_shape))
+    y = jnp.zeros((1,), jnp.int32) if getattr(model, "num_classes", 0) else None
+    keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(0)}
+
+    def reconstruct_shape():
+        variables = model.init(keys, x, y)
+        return model.apply(variables, x, y, rngs=keys, method=type(model).reconstruct)
+
+    try:  # shapes only, nothing is computed: catches a (custom) model that does not fit these images
+        out = jax.eval_shape(reconstruct_shape)
+    except Exception as err:  # noqa: BLE001 - any failure here means the model and data do not fit
+        raise ConfigError(f"the model does not accept images of shape {tuple(image_shape)} from "
+                          f"data.name={config.data.name!r}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    if tuple(out.shape[1:]) != tuple(image_shape):
+        raise ConfigError(f"the model does not fit images of shape {tuple(image_shape)} from data.name="
+                          f"{config.data.name!r}: its reconstructions have shape {tuple(out.shape[1:])}")
+
+
+def restore_latest_good(checkpointer: Checkpointer, template: Any, out_dir: str) -> tuple[Any, dict, int | None]:
+    """Restores the newest checkpoint that reads back whole. A damaged one is reported and moved
+    to RUN_DIR/damaged_checkpoints/<step> (kept for inspection, out of the way of new saves)."""
+    for step in sorted(checkpointer.all_steps(), reverse=True):
+        try:
+            state, record = checkpointer.restore(template, step=step)
+            return state, record, step
+        except Exception as err:  # noqa: BLE001 - any read failure means this checkpoint is unusable
+            target = os.path.join(out_dir, "damaged_checkpoints", str(step))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(os.path.join(checkpointer.directory, str(step)), target)
+            checkpointer.reload()
+            print(f"vae: checkpoint at step {step} is damaged ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                  f"moved it to {target}, trying an earlier one", file=sys.stderr)
+    return template, {}, None
