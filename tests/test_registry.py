@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 import vae
+import vae.run
 from vae import registry
-from vae.config import Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, model_names
+from vae.config import (Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, check_variant_fields,
+                        model_names)
 from vae.models import VQVAE, LadderVAE, LatentVariableModel, PointMass
 from vae.objectives import ELBO, IWAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, VQObjective
 from vae.variants import build_model, build_objective
@@ -56,6 +58,11 @@ def test_unknown_names_and_unread_fields_are_refused():
         apply_overrides(Config(), ["model.name=vqvae", "model.latent_dim=12"])
     with pytest.raises(ConfigError, match="model.prior='vamp' is not supported with model.name='cvae'"):
         apply_overrides(Config(), ["model.name=cvae", "model.prior=vamp"])
+    # a saved config is read back as it is (runs of earlier versions still load), but not run
+    saved = Config.from_dict({"model": {"name": "vae"}, "objective": {"gamma": 10.0}})
+    assert saved.objective.gamma == 10.0
+    with pytest.raises(ConfigError, match="objective.gamma is set"):
+        vae.run.train(saved, "/nonexistent/never-written")
 
 
 def test_a_variant_registered_from_user_code_builds_and_is_refused_twice():
@@ -72,7 +79,7 @@ def test_a_variant_registered_from_user_code_builds_and_is_refused_twice():
             vae.register_variant(variant)
         vae.register_variant(variant, replace=True)
         with pytest.raises(ConfigError, match="objective.dreg is set, but model.name='my_beta'"):
-            Config(model=ModelConfig(name="my_beta"), objective=ObjectiveConfig(dreg=True))
+            check_variant_fields(Config(model=ModelConfig(name="my_beta"), objective=ObjectiveConfig(dreg=True)))
     finally:
         registry.unregister("my_beta")
     with pytest.raises(ConfigError, match="model.name='my_beta' is not allowed"):
@@ -101,3 +108,33 @@ def test_vqvae_returns_the_shared_output_with_an_honest_point_mass():
 def test_the_ladder_vae_decodes_through_its_top_level():
     model = build_model(ModelConfig(name="hvae", latent_dim=3, bottom_latent_dim=5, hidden=(8,)), (4, 4, 1))
     assert isinstance(model, LadderVAE) and model.latent_dim == 3
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_every_variant_honours_the_written_interface(name):
+    """encode -> posterior [B, d], decode keeps leading sample axes, __call__ -> VAEOutput,
+    log_importance_weights -> [k, B], reconstruct / generate -> images, sample_prior -> [n, d]."""
+    shape, b, k = (4, 4, 1), 3, 2
+    cfg = ModelConfig(name=name, hidden=(8,), latent_dim=4, code_dim=2, num_codes=8, bottom_latent_dim=3)
+    model = build_model(cfg, shape, num_classes=3)
+    x = jnp.asarray(np.random.default_rng(0).random((b, *shape)) < 0.5, jnp.float32)
+    y = jnp.arange(b) % 3 if model.num_classes else None
+    keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}
+    variables = model.init(keys, x, y)
+    call = lambda method, *args: model.apply(variables, *args, rngs={"sample": jax.random.PRNGKey(2)},  # noqa: E731
+                                             method=method)
+    q = call(type(model).encode, x, y)
+    assert q.mean.shape == (b, model.latent_dim)
+    out = call(type(model).__call__, x, y)
+    assert isinstance(out, vae.VAEOutput) and out.log_px_z.shape == (b,) and out.kl.shape == (b,)
+    assert np.isfinite(np.asarray(out.log_px_z)).all() and np.isfinite(np.asarray(out.kl)).all()
+    z = jnp.zeros((k, b, model.latent_dim))
+    yy = None if y is None else y
+    decoded = call(type(model).decode, z, yy)
+    assert decoded.shape[:2] == (k, b) and decoded.shape[2:4] == shape[:2]
+    assert call(type(model).log_likelihood, decoded, x).shape == (k, b)
+    lw = call(type(model).log_importance_weights, x, k, y)
+    assert lw.shape == (k, b) and np.isfinite(np.asarray(lw)).all()
+    assert call(type(model).reconstruct, x, y).shape == (b, *shape)
+    assert call(type(model).sample_prior, jax.random.PRNGKey(3), 5).shape == (5, model.latent_dim)
+    assert call(type(model).generate, b, 1.0, y).shape == (b, *shape)

@@ -269,7 +269,9 @@ class Config:
     def __post_init__(self):
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} is not allowed; it must be a non-negative int")
-        check_variant_fields(self)
+        variant = registry.get(self.model.name)
+        if variant.validate is not None:
+            variant.validate(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -303,17 +305,16 @@ def unread_fields(config: "Config") -> list[str]:
     return unread
 
 
-def check_variant_fields(config: "Config") -> None:
-    """ConfigError when the config sets a field its variant ignores (a silent no-op otherwise),
-    then the variant's own checks."""
-    variant = registry.get(config.model.name)
+def check_variant_fields(config: "Config") -> "Config":
+    """`config`, or a ConfigError when it sets a field its variant ignores (a silent no-op
+    otherwise). Checked when a config is built to run (overrides, presets, `vae.run.train`),
+    not when a saved one is read back, so run directories of earlier versions still load."""
     unread = unread_fields(config)
     if unread:
-        reads = ", ".join(variant.reads) or "no variant-specific fields"
+        reads = ", ".join(registry.get(config.model.name).reads) or "no variant-specific fields"
         raise ConfigError(f"{unread[0]} is set, but model.name={config.model.name!r} does not read it (it reads "
                           f"{reads}); remove the setting or choose the variant that uses it")
-    if variant.validate is not None:
-        variant.validate(config)
+    return config
 
 
 def _to_text(value: Any) -> str:
@@ -415,4 +416,4 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             section = sections[section_name]
             hint = typing.get_type_hints(type(section))[field]
             sections[section_name] = dataclasses.replace(section, **{field: _parse_value(key, text, hint)})
-    return dataclasses.replace(config, **top, **sections)
+    return check_variant_fields(dataclasses.replace(config, **top, **sections))

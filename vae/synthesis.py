@@ -31,7 +31,6 @@ import os
 import sys
 import time
 import zipfile
-from typing import Any
 
 import numpy as np
 
@@ -174,38 +173,11 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     num_png, metadata, seconds.
     """
     t0 = time.perf_counter()
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num <= 0:
-        raise SynthesisError(f"num={num!r} must be a positive integer (the number of samples to export)")
-    num = int(num)
-    if batch_size <= 0:
-        raise SynthesisError(f"batch_size={batch_size} must be > 0")
-    if not (math.isfinite(temperature) and temperature >= 0):
-        raise SynthesisError(f"temperature={temperature} must be a finite number >= 0")
-    if dtype not in IMAGE_DTYPES:
-        raise SynthesisError(f"dtype={dtype!r} is not allowed; choose one of {', '.join(IMAGE_DTYPES)}")
-    if label is not None and balanced:
-        raise SynthesisError("pass either label (one class) or balanced (every class), not both")
-    if max_draws is not None and max_draws <= 0:
-        raise SynthesisError(f"max_draws={max_draws} must be > 0")
+    num = _check_request(num, label, balanced, temperature, batch_size, dtype, max_draws)
     run = _as_run(run_or_dir, step)
-    model_classes = int(getattr(run.model, "num_classes", 0) or 0)
-    conditional = model_classes > 0
-    data_classes = _dataset_classes(run)
-    model_name = run.config.model.name
-
-    if label is not None:
-        if not conditional:
-            raise SynthesisError(f"label={label} was given, but this run's model ({model_name!r}) is unconditional; "
-                                 f"train a conditional model (model.name=cvae) or use balanced=True (--balanced) "
-                                 f"to select classes through the dataset classifier")
-        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < model_classes:
-            raise SynthesisError(f"label={label!r} is out of range: this model has classes 0..{model_classes - 1}")
-    if balanced and not conditional:
-        if data_classes is None:
-            raise SynthesisError(f"balanced=True needs class labels, but dataset {run.config.data.name!r} has none")
-        if classifier is None:
-            classifier = load_or_train_classifier(run, steps=classifier_steps or DEFAULT_CLASSIFIER_STEPS,
-                                                  verbose=verbose)
+    conditional = _check_labels(run, label, balanced)
+    if balanced and not conditional and classifier is None:
+        classifier = load_or_train_classifier(run, steps=classifier_steps or DEFAULT_CLASSIFIER_STEPS, verbose=verbose)
     if classifier is not None and not hasattr(classifier, "predict"):
         raise SynthesisError("classifier must have predict(images) -> labels and num_classes")
 
@@ -217,33 +189,8 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     bs = int(batch_size) if (balanced and not conditional) else min(int(batch_size), num)
     sampler = Sampler(run, bs, temperature, seed)
     image_shape = tuple(int(s) for s in run.test.info.image_shape)
-
     run_name = os.path.basename(os.path.abspath(run.run_dir))
-    classifier_info = None
-    rng = np.random.default_rng(seed)
-    if conditional:
-        if label is not None:
-            plan = np.full(num, label, np.int32)
-            label_source = f"conditional model: every sample generated with the requested label {label}"
-        elif balanced:
-            plan = (np.arange(num) % model_classes).astype(np.int32)
-            label_source = ("conditional model: classes generated in equal shares (label i mod num_classes; the "
-                            "first num mod num_classes classes have one more)")
-        else:
-            plan = rng.integers(0, model_classes, num).astype(np.int32)
-            label_source = "conditional model: each sample generated with a uniformly random class"
-    else:
-        plan = None
-        if classifier is not None:
-            info = getattr(classifier, "info", {}) or {}
-            classifier_info = {k: info[k] for k in ("dataset", "train_split", "steps", "test_accuracy", "cache")
-                               if k in info}
-            acc = classifier_info.get("test_accuracy")
-            acc_text = f", test accuracy {acc:.4f}" if isinstance(acc, float) else ""
-            label_source = (f"predicted by the dataset classifier{acc_text} (unconditional model)"
-                            + ("; rejection-sampled to equal shares of every class" if balanced else ""))
-        else:
-            label_source = "unknown (-1): unconditional model, no classifier"
+    plan, label_source, classifier_info = _label_plan(run, num, label, balanced, classifier, seed)
 
     png_text = {"Software": f"vae {__version__}", "toolkit": "vae", "toolkit_version": __version__,
                 "run": run_name, "checkpoint_step": str(run.step), "seed": str(seed),
@@ -251,24 +198,15 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
                 "Description": f"Synthetic image: a sample of the VAE in run {run_name!r} (not real data)"}
     tmp = f"{out}.partial{os.getpid()}"
     sink = _Sink(tmp, num, image_shape, dtype, compress, png_dir, png_text)
-    draws = 0
     try:
         if balanced and not conditional:
             draws = _rejection_fill(sink, sampler, classifier, num, bs, max_draws)
         else:
-            for i, start in enumerate(range(0, num, bs)):
-                stop = min(start + bs, num)
-                y = None if plan is None else plan[start:stop]
-                x = sampler.draw(i, y)[: stop - start]
-                draws += bs
-                labels = y if y is not None else (
-                    np.asarray(classifier.predict(x), np.int32) if classifier is not None
-                    else np.full(stop - start, -1, np.int32))
-                sink.write(x, labels)
-        counts = np.bincount(sink.labels[sink.labels >= 0], minlength=data_classes or 0)
+            draws = _planned_fill(sink, sampler, classifier, plan, num, bs)
+        counts = np.bincount(sink.labels[sink.labels >= 0], minlength=_dataset_classes(run) or 0)
         metadata = {
             "toolkit": "vae", "toolkit_version": __version__, "synthetic": True,
-            "run": run_name, "dataset": run.config.data.name, "model": model_name,
+            "run": run_name, "dataset": run.config.data.name, "model": run.config.model.name,
             "checkpoint_step": int(run.step), "seed": int(seed), "temperature": float(temperature),
             "num": num, "batch_size": bs, "image_shape": list(image_shape), "image_dtype": dtype,
             "images": ("decoder means of p(x|z), z ~ temperature * p(z), clipped to [0, 1]" if dtype == "float32"
@@ -292,6 +230,80 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     if verbose:
         print(f"vae: wrote {num} samples to {out} ({draws} drawn)", file=sys.stderr)
     return result
+
+
+def _check_request(num, label, balanced, temperature, batch_size, dtype, max_draws) -> int:
+    """The arguments that need no run, checked before any work; returns num as an int."""
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num <= 0:
+        raise SynthesisError(f"num={num!r} must be a positive integer (the number of samples to export)")
+    if batch_size <= 0:
+        raise SynthesisError(f"batch_size={batch_size} must be > 0")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SynthesisError(f"temperature={temperature} must be a finite number >= 0")
+    if dtype not in IMAGE_DTYPES:
+        raise SynthesisError(f"dtype={dtype!r} is not allowed; choose one of {', '.join(IMAGE_DTYPES)}")
+    if label is not None and balanced:
+        raise SynthesisError("pass either label (one class) or balanced (every class), not both")
+    if max_draws is not None and max_draws <= 0:
+        raise SynthesisError(f"max_draws={max_draws} must be > 0")
+    return int(num)
+
+
+def _check_labels(run, label, balanced) -> bool:
+    """Whether the run's model is conditional; a label or balance it cannot give is refused."""
+    model_classes = int(getattr(run.model, "num_classes", 0) or 0)
+    conditional = model_classes > 0
+    if label is not None:
+        if not conditional:
+            raise SynthesisError(f"label={label} was given, but this run's model ({run.config.model.name!r}) is "
+                                 f"unconditional; train a conditional model (model.name=cvae) or use balanced=True "
+                                 f"(--balanced) to select classes through the dataset classifier")
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < model_classes:
+            raise SynthesisError(f"label={label!r} is out of range: this model has classes 0..{model_classes - 1}")
+    if balanced and not conditional and _dataset_classes(run) is None:
+        raise SynthesisError(f"balanced=True needs class labels, but dataset {run.config.data.name!r} has none")
+    return conditional
+
+
+def _label_plan(run, num: int, label, balanced: bool, classifier, seed: int):
+    """(labels to generate [num] for a conditional model else None, how the labels are obtained,
+    the classifier's provenance or None)."""
+    model_classes = int(getattr(run.model, "num_classes", 0) or 0)
+    if model_classes:
+        if label is not None:
+            return (np.full(num, label, np.int32),
+                    f"conditional model: every sample generated with the requested label {label}", None)
+        if balanced:
+            return ((np.arange(num) % model_classes).astype(np.int32),
+                    "conditional model: classes generated in equal shares (label i mod num_classes; the first "
+                    "num mod num_classes classes have one more)", None)
+        return (np.random.default_rng(seed).integers(0, model_classes, num).astype(np.int32),
+                "conditional model: each sample generated with a uniformly random class", None)
+    if classifier is None:
+        return None, "unknown (-1): unconditional model, no classifier", None
+    info = getattr(classifier, "info", {}) or {}
+    classifier_info = {k: info[k] for k in ("dataset", "train_split", "steps", "test_accuracy", "cache") if k in info}
+    acc = classifier_info.get("test_accuracy")
+    acc_text = f", test accuracy {acc:.4f}" if isinstance(acc, float) else ""
+    source = (f"predicted by the dataset classifier{acc_text} (unconditional model)"
+              + ("; rejection-sampled to equal shares of every class" if balanced else ""))
+    return None, source, classifier_info
+
+
+def _planned_fill(sink: _Sink, sampler: Sampler, classifier, plan, num: int, bs: int) -> int:
+    """Draws num samples in batches of bs (with `plan`'s labels for a conditional model; labelled
+    by the classifier, or -1, otherwise) into the sink; returns the samples drawn."""
+    draws = 0
+    for i, start in enumerate(range(0, num, bs)):
+        stop = min(start + bs, num)
+        y = None if plan is None else plan[start:stop]
+        x = sampler.draw(i, y)[: stop - start]
+        draws += bs
+        labels = y if y is not None else (
+            np.asarray(classifier.predict(x), np.int32) if classifier is not None
+            else np.full(stop - start, -1, np.int32))
+        sink.write(x, labels)
+    return draws
 
 
 def _rejection_fill(sink: _Sink, sampler: Sampler, classifier, num: int, bs: int, max_draws: int | None) -> int:

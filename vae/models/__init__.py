@@ -5,7 +5,6 @@ variant (`vae/variants/`; `vae.build_model`)."""
 from __future__ import annotations
 
 from vae.config import ModelConfig
-from vae.models import networks as _networks
 from vae.models.distributions import (
     BernoulliLikelihood,
     Categorical256,

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vae.checkpoint import Checkpointer
-from vae.config import Config
+from vae.config import Config, check_variant_fields
 from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.errors import ConfigError, NonFiniteError
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
@@ -137,6 +137,8 @@ class _Run:
 
 def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: Any, t_start: float):
     """Checks everything before any work, builds model, objective, state and steps: (_Run, state)."""
+    if not resume:  # a resumed run keeps its saved config, whatever version wrote it
+        check_variant_fields(config)
     config = prepare_out_dir(out_dir, config, resume, overwrite)
     tc = config.train
     train_ds = load_split(config, "train_split")
