@@ -30,8 +30,9 @@ def bernoulli16(key: jax.Array, p: jax.Array) -> jax.Array:
     (`jax.extend.random.threefry_2x32`, the generator behind `jax.random`), using both 32-bit
     words of every block and both 16-bit halves of every word: a quarter of a block per pixel,
     where `jax.random.bits` (partitionable Threefry) spends a block per 32-bit word, so it
-    takes about half the time (benchmarks/NOTES.md). Counters are numbered per row and each block's two words stay in one row, so a batch
-    sharded over rows draws its bits without communication. P(1) = ceil(65536 p) / 65536,
+    takes about half the time (benchmarks/NOTES.md). Counters are numbered per row and each
+    block's two words stay in one row, so a batch sharded over rows draws its bits without
+    communication. P(1) = ceil(65536 p) / 65536,
     within 1.5e-5 of p, exact for p = 0 and p = 1. key: a raw `jax.random.PRNGKey` or a
     typed threefry key; other key types draw through `jax.random.bits`.
     """

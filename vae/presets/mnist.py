@@ -19,7 +19,8 @@ def quickstart() -> Config:
 
         vae train --preset quickstart
 
-    Expected: EXPECTED_quickstart
+    Expected: test ELBO -105.0 nats, test IWAE log p(x) -99.6 nats (k = 100), 16 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="quickstart", data=MNIST5K, model=MLP, optim=MNIST_OPTIM, train=MNIST_TRAIN)
 
@@ -30,7 +31,8 @@ def vae_mnist5k() -> Config:
 
         vae train --preset vae_mnist5k
 
-    Expected: EXPECTED_vae_mnist5k
+    Expected: test ELBO -104.0 nats, test IWAE log p(x) -97.8 nats (k = 100), 26 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="vae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, latent_dim=32), optim=MNIST_OPTIM,
                   train=MNIST_TRAIN)
@@ -42,7 +44,8 @@ def iwae_mnist5k() -> Config:
 
         vae train --preset iwae_mnist5k
 
-    Expected: EXPECTED_iwae_mnist5k
+    Expected: test ELBO -106.6 nats, test IWAE log p(x) -97.1 nats (k = 100), 32 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="iwae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, name="iwae", latent_dim=32),
                   objective=ObjectiveConfig(iwae_samples=5), optim=MNIST_OPTIM, train=MNIST_TRAIN)
@@ -54,7 +57,8 @@ def cvae_mnist5k() -> Config:
 
         vae train --preset cvae_mnist5k
 
-    Expected: EXPECTED_cvae_mnist5k
+    Expected: test ELBO -104.2 nats, test IWAE log p(x) -98.9 nats (k = 100), 14 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="cvae_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, name="cvae"), optim=MNIST_OPTIM,
                   train=MNIST_TRAIN)
@@ -66,7 +70,8 @@ def vamp_mnist5k() -> Config:
 
         vae train --preset vamp_mnist5k
 
-    Expected: EXPECTED_vamp_mnist5k
+    Expected: test ELBO -104.0 nats, test IWAE log p(x) -98.8 nats (k = 100), 16 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="vamp_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, prior="vamp", prior_components=500),
                   optim=MNIST_OPTIM, train=MNIST_TRAIN)
@@ -78,7 +83,8 @@ def mog_mnist5k() -> Config:
 
         vae train --preset mog_mnist5k
 
-    Expected: EXPECTED_mog_mnist5k
+    Expected: test ELBO -104.0 nats, test IWAE log p(x) -98.6 nats (k = 100), 16 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="mog_mnist5k", data=MNIST5K, model=dataclasses.replace(MLP, prior="mog", prior_components=10),
                   optim=MNIST_OPTIM, train=MNIST_TRAIN)
@@ -90,7 +96,8 @@ def vqvae_mnist5k() -> Config:
 
         vae train --preset vqvae_mnist5k
 
-    Expected: EXPECTED_vqvae_mnist5k
+    Expected: test ELBO -116.2 nats, test IWAE log p(x) -116.2 nats (k = 100), 32 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="vqvae_mnist5k", data=MNIST5K,
                   model=dataclasses.replace(MLP, name="vqvae", latent_dim=32, code_dim=8, num_codes=512),
@@ -103,7 +110,8 @@ def hvae_mnist5k() -> Config:
 
         vae train --preset hvae_mnist5k
 
-    Expected: EXPECTED_hvae_mnist5k
+    Expected: test ELBO -103.2 nats, test IWAE log p(x) -97.6 nats (k = 100), 15 active units
+    (seed 0, 6000 steps, one run of python -m experiments.run_presets, 2026-12-02).
     """
     return Config(name="hvae_mnist5k", data=MNIST5K,
                   model=dataclasses.replace(MLP, name="hvae", latent_dim=16, bottom_latent_dim=32),
@@ -118,7 +126,8 @@ def mnist_iwae_burda() -> Config:
 
         vae train --preset mnist_iwae_burda
 
-    Expected: EXPECTED_mnist_iwae_burda
+    Expected: not run here (TFDS `mnist` and 3,280 epochs); Burda et al. 2016, table 1 report
+    a test NLL of 85.54 nats for this setting (IWAE, k = 5, one stochastic layer).
     """
     steps_per_epoch = 60_000 // 20
     epochs, boundaries = 0, []

@@ -29,4 +29,5 @@ def get_preset(name: str) -> Config:
 
 def list_presets() -> list[tuple[str, str]]:
     """(name, one-line description) for every preset, sorted by name."""
-    return [(name, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "") for name, fn in sorted(_REGISTRY.items())]
+    return [(name, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+            for name, fn in sorted(_REGISTRY.items())]
