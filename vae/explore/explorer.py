@@ -166,8 +166,6 @@ class Explorer(LatentPaths):
         x = np.asarray(x, np.float32)
         if x.ndim != 4:
             raise ValueError(f"encode takes images [N, H, W, C], got shape {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError("nothing to compute: got 0 rows")
         mean, log_var = self.trained.encode(x, self._y(x.shape[0], y))
         return mean, np.exp(log_var)
 

@@ -63,6 +63,8 @@ class VQVAE(LatentVariableModel):
         z_q, codes = self.quantize(z_e)
         decoded = self.decode(z_e + jax.lax.stop_gradient(z_q - z_e))
         log_px_z = self.log_likelihood(decoded, x)
+        # jnp.log in float32 here, the Python float in log_importance_weights: each as the
+        # objective and the IWAE estimate computed it before, so logged numbers stay bit-identical
         kl = jnp.full_like(log_px_z, self.num_latents * jnp.log(self.num_codes))
         kl_per_dim = jnp.zeros_like(z_e)
         return VAEOutput(PointMass(z_e), z_q, decoded, log_px_z, kl_per_dim, kl, codes)

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Callable
 
 from vae import variants  # noqa: F401 - presets name variants: they must be registered first
-from vae.config import Config, check_variant_fields
+from vae.config import Config
 from vae.errors import ConfigError
 
 _REGISTRY: dict[str, Callable[[], Config]] = {}
@@ -23,7 +23,7 @@ def get_preset(name: str) -> Config:
     """The Config of preset `name`, with `name` set as its run name."""
     if name not in _REGISTRY:
         raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(sorted(_REGISTRY))}")
-    config = check_variant_fields(_REGISTRY[name]())
+    config = _REGISTRY[name]()
     return config if config.name == name else dataclasses.replace(config, name=name)
 
 

@@ -29,8 +29,6 @@ PAD_MODES = ("batch", "bucket")
 _MIN_BUCKET = 8
 
 _CACHE_ATTR = "_vae_jit_cache"
-# for objects that take no attributes: id -> (object, cache), kept for the life of the process
-_FALLBACK: dict[int, tuple[Any, dict]] = {}
 
 
 def bucket_size(rows: int, batch_size: int) -> int:
@@ -50,9 +48,8 @@ def _model_cache(model: Any) -> dict:
     cache = {}
     try:
         object.__setattr__(model, _CACHE_ATTR, cache)
-    except (AttributeError, TypeError):
-        entry = _FALLBACK.setdefault(id(model), (model, cache))
-        cache = entry[1]
+    except (AttributeError, TypeError):  # an object that takes no attributes: nothing is cached
+        pass
     return cache
 
 
@@ -155,49 +152,40 @@ class TrainedModel:
 
     # ------------------------------------------------------------------ encoder and decoder
 
-    def encode(self, x: np.ndarray, y: np.ndarray | None = None, **kw) -> tuple[np.ndarray, np.ndarray]:
-        """x [N, H, W, C] -> posterior (mean, log_var) [N, d] each (log_var -inf for a point mass)."""
+    def _applied(self, name: str, method: Callable, *, sample: bool = False, static_argnums=()) -> Callable:
+        """The jitted `(params, [key,] *args) -> model.apply(params, *args, method=method)`, one per
+        model and name; with sample=True the key feeds the 'sample' RNG stream."""
         model = self.model
 
         def build():
-            def encode(p, x, y):
-                q = model.apply({"params": p}, x, y, method=type(model).encode)
-                return q.mean, q.log_var
-            return encode
+            if sample:
+                return lambda p, key, *args: model.apply({"params": p}, *args, rngs={"sample": key}, method=method)
+            return lambda p, *args: model.apply({"params": p}, *args, method=method)
 
-        return self._map(self._jit("encode", build), np.asarray(x, np.float32), y, **kw)
+        return self._jit(name, build, static_argnums=static_argnums)
+
+    def _decode_fn(self) -> Callable:
+        return self._applied("decode", lambda m, z, y: m.likelihood.mean(m.decode(z, y)))
+
+    def encode(self, x: np.ndarray, y: np.ndarray | None = None, **kw) -> tuple[np.ndarray, np.ndarray]:
+        """x [N, H, W, C] -> posterior (mean, log_var) [N, d] each (log_var -inf for a point mass)."""
+        fn = self._applied("encode", lambda m, x, y: (lambda q: (q.mean, q.log_var))(m.encode(x, y)))
+        return self._map(fn, np.asarray(x, np.float32), y, **kw)
 
     def decode(self, z: np.ndarray, y: np.ndarray | None = None, **kw) -> np.ndarray:
         """z [N, d] -> the likelihood's mean images [N, H, W, C]."""
-        model = self.model
-
-        def build():
-            def decode(p, z, y):
-                return model.apply({"params": p}, z, y, method=lambda m, z, y: m.likelihood.mean(m.decode(z, y)))
-            return decode
-
-        return self._map(self._jit("decode", build), np.asarray(z, np.float32), y, **kw)
+        return self._map(self._decode_fn(), np.asarray(z, np.float32), y, **kw)
 
     def reconstruct(self, x: np.ndarray, y: np.ndarray | None = None, **kw) -> np.ndarray:
         """x [N, H, W, C] -> decoded posterior means [N, H, W, C]."""
-        model = self.model
-
-        def build():
-            def reconstruct(p, x, y):
-                return model.apply({"params": p}, x, y, method=type(model).reconstruct)
-            return reconstruct
-
-        return self._map(self._jit("reconstruct", build), np.asarray(x, np.float32), y, **kw)
+        fn = self._applied("reconstruct", lambda m, x, y: m.reconstruct(x, y))
+        return self._map(fn, np.asarray(x, np.float32), y, **kw)
 
     def image_shape(self) -> tuple[int, ...]:
         """(H, W, C) of decoded images, from shapes alone (nothing is computed)."""
-        model = self.model
         z = jnp.zeros((1, self.latent_dim), jnp.float32)
         y = jnp.zeros((1,), jnp.int32) if self.num_classes else None
-        out = jax.eval_shape(lambda p, z, y: model.apply({"params": p}, z, y,
-                                                         method=lambda m, z, y: m.likelihood.mean(m.decode(z, y))),
-                             self.params, z, y)
-        return tuple(out.shape[1:])
+        return tuple(jax.eval_shape(self._decode_fn(), self.params, z, y).shape[1:])
 
     # ------------------------------------------------------------------ sampling
 
@@ -205,28 +193,14 @@ class TrainedModel:
                        y: np.ndarray | None = None) -> np.ndarray:
         """One batch of `num` decoder means of z ~ temperature * p(z): [num, H, W, C] (compiled
         once per num; temperature is traced)."""
-        model = self.model
-
-        def build():
-            def generate(p, key, temperature, y, num):
-                return model.apply({"params": p}, num, temperature, y, rngs={"sample": key},
-                                   method=type(model).generate)
-            return generate
-
-        fn = self._jit("generate", build, static_argnums=(4,))
+        fn = self._applied("generate", lambda m, n, t, y: m.generate(n, t, y), sample=True, static_argnums=(2,))
         yb = None if y is None or not self.num_classes else jnp.asarray(np.asarray(y, np.int32))
-        return np.asarray(fn(self.params, key, jnp.asarray(temperature, jnp.float32), yb, int(num)), np.float32)
+        return np.asarray(fn(self.params, key, int(num), jnp.asarray(temperature, jnp.float32), yb), np.float32)
 
     def sample_prior(self, key: jax.Array, num: int) -> np.ndarray:
         """z ~ p(z): [num, d]."""
-        model = self.model
-
-        def build():
-            def sample(p, key, num):
-                return model.apply({"params": p}, key, num, method=lambda m, k, n: m.sample_prior(k, n))
-            return sample
-
-        return np.asarray(self._jit("sample_prior", build, static_argnums=(2,))(self.params, key, int(num)))
+        fn = self._applied("sample_prior", lambda m, k, n: m.sample_prior(k, n), static_argnums=(2,))
+        return np.asarray(fn(self.params, key, int(num)))
 
     # ------------------------------------------------------------------ importance weights
 
