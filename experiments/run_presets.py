@@ -1,7 +1,11 @@
 """Trains presets one after another and prints a table: preset, steps, wall time, test loss/ELBO.
 
-    python -m experiments.run_presets [--presets a,b,...] [--steps N] [--sprites-steps N] [--out DIR]
+    python -m experiments.run_presets [--presets a,b,...] [--zoo] [--steps N] [--sprites-steps N]
+                                      [--evaluate] [--iwae-samples K] [--out DIR]
 
+--zoo: the presets of vae/presets/zoo.py plus quickstart (the model zoo on equal terms).
+--evaluate: after training, `vae evaluate --sample-quality` on each run (reconstruction error,
+fd_classifier, precision / recall, IWAE with k = --iwae-samples where the variant has a density).
 Writes DIR/presets_table.json. Each run goes to DIR/<preset> (replaced if present).
 """
 
@@ -12,8 +16,23 @@ import json
 import os
 
 from vae.config import apply_overrides
-from vae.presets import get_preset, list_presets
+from vae.evaluate import evaluate_run
+from vae.presets import get_preset, list_presets, zoo
 from vae.run import train
+
+
+def _round(value, digits=2):
+    return None if value is None else round(value, digits)
+
+
+def evaluated(run_dir: str, iwae_samples: int) -> dict:
+    """The columns `vae evaluate --sample-quality` adds to a row."""
+    result = evaluate_run(run_dir, iwae_samples=iwae_samples, sample_quality=True)
+    quality, iwae = result["sample_quality"], result.get("iwae", {})
+    return {"mse_per_image": _round(result["reconstruction"]["mse_per_image"]),
+            "eval_iwae": _round(iwae.get("log_px")), "eval_iwae_k": iwae.get("k"),
+            "fd_classifier": _round(quality["fd_classifier"]), "precision": _round(quality["precision"], 3),
+            "recall": _round(quality["recall"], 3)}
 
 
 def main() -> None:
@@ -21,9 +40,14 @@ def main() -> None:
     parser.add_argument("--presets", default="", help="comma-separated names (default: all offline presets)")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps for every preset")
     parser.add_argument("--sprites-steps", type=int, default=None, help="override train.steps for sprites presets")
+    parser.add_argument("--zoo", action="store_true", help="the zoo presets (vae/presets/zoo.py) and quickstart")
+    parser.add_argument("--evaluate", action="store_true", help="add vae evaluate --sample-quality columns")
+    parser.add_argument("--iwae-samples", type=int, default=1000, help="k of the evaluation's IWAE (--evaluate)")
     parser.add_argument("--out", default="runs/presets")
     args = parser.parse_args()
-    names = [n for n in args.presets.split(",") if n] or [n for n, _ in list_presets()]
+    zoo_names = ["quickstart"] + [n for n, fn in sorted(vars(zoo).items()) if getattr(fn, "__module__", "") == zoo.__name__
+                                  and n.endswith("_mnist5k")]
+    names = [n for n in args.presets.split(",") if n] or (zoo_names if args.zoo else [n for n, _ in list_presets()])
     rows = []
     for name in names:
         cfg = get_preset(name)
@@ -38,16 +62,20 @@ def main() -> None:
         s = train(cfg, os.path.join(args.out, name), overwrite=True)
         row = {"preset": name, "steps": s["steps"], "wall_time_s": round(s["wall_time_s"], 1),
                "steps_per_s": round(s["train_steps_per_s"] or 0, 1), "test_loss": round(s["test"]["loss"], 2),
-               "test_elbo": round(s["test_elbo"], 2),
+               "test_elbo": _round(s["test_elbo"]), "test_recon": _round(s["test_recon"]),
                "test_iwae": None if not s["test_iwae"] else round(s["test_iwae"]["log_px"], 2),
                "iwae_k": None if not s["test_iwae"] else s["test_iwae"]["k"], "active_units": s["active_units"]}
+        if args.evaluate:
+            row.update(evaluated(os.path.join(args.out, name), args.iwae_samples))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| preset | steps | wall time (s) | steps/s | test loss | test ELBO | test IWAE (k) | active units |\n"
-          "|---|---|---|---|---|---|---|---|")
+    columns = ["preset", "steps", "wall_time_s", "steps_per_s", "test_loss", "test_elbo", "test_recon", "test_iwae",
+               "iwae_k", "active_units"]
+    if args.evaluate:
+        columns += ["mse_per_image", "eval_iwae", "eval_iwae_k", "fd_classifier", "precision", "recall"]
+    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for r in rows:
-        print(f"| {r['preset']} | {r['steps']} | {r['wall_time_s']} | {r['steps_per_s']} | {r['test_loss']} | "
-              f"{r['test_elbo']} | {r['test_iwae']} ({r['iwae_k']}) | {r['active_units']} |")
+        print("| " + " | ".join("—" if r[c] is None else str(r[c]) for c in columns) + " |")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "presets_table.json"), "w") as f:
         json.dump(rows, f, indent=2)

@@ -11,13 +11,18 @@ import vae.run
 from vae import registry
 from vae.config import (Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, check_variant_fields,
                         model_names)
-from vae.models import VQVAE, LadderVAE, LatentVariableModel, PointMass
-from vae.objectives import ELBO, IWAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, VQObjective
+from vae.models import VQVAE, Autoencoder, LadderVAE, LatentVariableModel, NoDensityError, PointMass
+from vae.objectives import (AAE, AE, ELBO, IWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE,
+                            InfoVAE, PerceptualVAE, VQObjective)
 from vae.variants import build_model, build_objective
 
 BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "hvae": ELBO, "annealed_vae": AnnealedVAE,
             "beta_tcvae": BetaTCVAE, "factor_vae": FactorVAE, "dip_vae_i": DIPVAE, "dip_vae_ii": DIPVAE,
-            "iwae": IWAE, "vqvae": VQObjective}
+            "iwae": IWAE, "vqvae": VQObjective, "ae": AE, "wae": WAE, "swae": SWAE, "rae_l2": RAE, "rae_gp": RAE,
+            "aae": AAE, "info_vae": InfoVAE, "logcosh_vae": PerceptualVAE, "msssim_vae": PerceptualVAE,
+            "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN}
+MODULES = {"dip_vae_i": "dip_vae", "dip_vae_ii": "dip_vae", "rae_l2": "rae", "rae_gp": "rae"}
+NO_DENSITY = {"ae", "wae", "swae", "rae_l2", "rae_gp", "aae"}
 
 
 def test_every_built_in_variant_is_registered_with_its_paper():
@@ -25,7 +30,8 @@ def test_every_built_in_variant_is_registered_with_its_paper():
     for name, objective_type in BUILT_IN.items():
         variant = registry.get(name)
         assert variant.paper and "20" in variant.paper, name          # a citation with its year
-        assert variant.module == f"vae.variants.{'dip_vae' if name.startswith('dip') else name}"
+        assert variant.module == f"vae.variants.{MODULES.get(name, name)}"
+        assert variant.has_density is (name not in NO_DENSITY), name
         config = Config(model=ModelConfig(name=name, hidden=(8,), latent_dim=8))
         assert isinstance(build_objective(config, dataset_size=100), objective_type)
         model = build_model(config.model, (4, 4, 1), num_classes=3)
@@ -40,6 +46,12 @@ def test_paper_defaults_come_from_the_variant():
     dip_i = build_objective(Config(model=ModelConfig(name="dip_vae_i")))
     dip_ii = build_objective(Config(model=ModelConfig(name="dip_vae_ii")))
     assert (dip_i.lambda_od, dip_i.lambda_d, dip_ii.lambda_d) == (10.0, 100.0, 10.0)
+    wae = build_objective(Config(model=ModelConfig(name="wae")))
+    info = build_objective(Config(model=ModelConfig(name="info_vae")))
+    rae = build_objective(Config(model=ModelConfig(name="rae_gp")))
+    assert (wae.weight, wae.kernel, info.lam, info.alpha, info.kernel) == (10.0, "imq", 1000.0, 0.0, "rbf")
+    assert (rae.regularizer, rae.latent_weight, rae.decoder_weight) == ("gp", 1e-4, 1e-7)
+    assert build_objective(Config(model=ModelConfig(name="swae"))).num_projections == 50
     tuned = Config(model=ModelConfig(name="beta_vae"), objective=ObjectiveConfig(beta=2.0))
     assert build_objective(tuned).beta == 2.0
 
@@ -58,6 +70,12 @@ def test_unknown_names_and_unread_fields_are_refused():
         apply_overrides(Config(), ["model.name=vqvae", "model.latent_dim=12"])
     with pytest.raises(ConfigError, match="model.prior='vamp' is not supported with model.name='cvae'"):
         apply_overrides(Config(), ["model.name=cvae", "model.prior=vamp"])
+    with pytest.raises(ConfigError, match="model.prior='mog' is not allowed with model.name='wae'"):
+        apply_overrides(Config(), ["model.name=wae", "model.prior=mog"])
+    with pytest.raises(ConfigError, match="objective.kernel is set, but model.name='swae' does not read it"):
+        apply_overrides(Config(), ["model.name=swae", "objective.kernel=rbf"])
+    with pytest.raises(ConfigError, match="objective.kernel='laplace' is not allowed; choose one of 'imq', 'rbf'"):
+        apply_overrides(Config(), ["model.name=wae", "objective.kernel=laplace"])
     # a saved config is read back as it is (runs of earlier versions still load), but not run
     saved = Config.from_dict({"model": {"name": "vae"}, "objective": {"gamma": 10.0}})
     assert saved.objective.gamma == 10.0
@@ -133,8 +151,13 @@ def test_every_variant_honours_the_written_interface(name):
     decoded = call(type(model).decode, z, yy)
     assert decoded.shape[:2] == (k, b) and decoded.shape[2:4] == shape[:2]
     assert call(type(model).log_likelihood, decoded, x).shape == (k, b)
-    lw = call(type(model).log_importance_weights, x, k, y)
-    assert lw.shape == (k, b) and np.isfinite(np.asarray(lw)).all()
+    if name in NO_DENSITY:  # deterministic autoencoders: no density, a clear error instead of weights
+        assert isinstance(model, Autoencoder) and isinstance(q, PointMass)
+        with pytest.raises(NoDensityError, match="defines no density p\\(x\\)"):
+            call(type(model).log_importance_weights, x, k, y)
+    else:
+        lw = call(type(model).log_importance_weights, x, k, y)
+        assert lw.shape == (k, b) and np.isfinite(np.asarray(lw)).all()
     assert call(type(model).reconstruct, x, y).shape == (b, *shape)
     assert call(type(model).sample_prior, jax.random.PRNGKey(3), 5).shape == (5, model.latent_dim)
     assert call(type(model).generate, b, 1.0, y).shape == (b, *shape)

@@ -132,8 +132,12 @@ def _evaluate(args) -> int:
                           seed=args.seed, step=args.step, num_points=args.points,
                           sample_quality=args.sample_quality, sample_quality_samples=args.sample_quality_samples)
     print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
-    brief = {"elbo": result["elbo"]["elbo"], "active_units": result["latent"]["active_units"]}
-    if "iwae" in result:
+    brief = {"elbo": result["elbo"]["elbo"] if "elbo" in result else None,
+             "mse_per_pixel": result["reconstruction"]["mse_per_pixel"],
+             "active_units": result["latent"]["active_units"]}
+    if "absent" in result.get("iwae", {}):
+        brief["iwae"] = result["iwae"]["absent"]
+    elif "iwae" in result:
         brief.update(iwae_log_px=result["iwae"]["log_px"], iwae_k=result["iwae"]["k"],
                      iwae_mc_stderr=result["iwae"]["mc_stderr"])
     for name, values in result.get("disentanglement", {}).items():

@@ -16,242 +16,18 @@ import typing
 from typing import Any
 
 from vae import registry
+from vae.config_sections import (
+    DataConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    OptimConfig,
+    TrainConfig,
+    model_names,
+)
 from vae.errors import ConfigError
 
-
-def _check_choice(key: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
-
-
-def _check_positive(key: str, value: Any, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{key}={value!r} is not allowed; it must be {bound}")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Which data, and how it is preprocessed.
-
-    name: a built-in offline dataset (`mnist5k`, `sprites`) or any TFDS image dataset name.
-    binarize: `dynamic` resamples Bernoulli pixels every batch (test split: once, fixed seed),
-      `static` samples them once with a fixed seed, `none` keeps intensities in [0, 1].
-    data_dir: TFDS data directory (None: TFDS's default, ~/tensorflow_datasets).
-    """
-
-    name: str = "mnist5k"
-    train_split: str = "train"
-    test_split: str = "test"
-    binarize: str = "dynamic"
-    data_dir: str | None = None
-
-    def __post_init__(self):
-        _check_choice("data.binarize", self.binarize, ("dynamic", "static", "none"))
-        if not self.name:
-            raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
-
-
-def model_names() -> tuple[str, ...]:
-    """Every `model.name` a config accepts: the registered variants (`vae.registry`)."""
-    return registry.names()
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The model variant, its networks, latent, prior and likelihood.
-
-    name: the variant (and so the objective), any registered name (`vae.config.model_names()`):
-      vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii, iwae, cvae
-      (conditional on labels), vqvae, hvae (two-level ladder VAE; latent_dim is the top level,
-      bottom_latent_dim the lower one); see `vae/variants/`.
-    architecture: `mlp` (dense layers of `hidden` units), `conv` (stride-2 convolutions with
-      `channels` filters and mirrored transposed convolutions), `burgess` (the 64x64 conv net
-      of Burgess et al. 2018 as in disentanglement_lib; ignores hidden/channels/kernel_size),
-      `resnet` (a small residual conv net; `channels` are its stage widths, `hidden` its dense layers).
-    prior: `normal` (standard normal), `mog` (mixture of `prior_components` Gaussians) or
-      `vamp` (VampPrior with `prior_components` pseudo-inputs).
-    activation: the hidden-layer nonlinearity of the networks.
-    likelihood: `bernoulli`, `gaussian` (fixed `sigma`, or learned: learn_sigma global|pixel),
-      `logistic_mixture` (discretized, `num_mixtures` components; 8-bit data), `categorical`
-      (256-way per sub-pixel; 8-bit data).
-    num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
-    """
-
-    name: str = "vae"
-    architecture: str = "mlp"
-    latent_dim: int = 16
-    hidden: tuple[int, ...] = (512, 256)
-    channels: tuple[int, ...] = (32, 64)
-    kernel_size: int = 4
-    activation: str = "relu"
-    likelihood: str = "bernoulli"
-    sigma: float = 1.0
-    learn_sigma: str = "none"
-    num_mixtures: int = 10
-    prior: str = "normal"
-    prior_components: int = 10
-    bottom_latent_dim: int = 32
-    num_codes: int = 512
-    code_dim: int = 8
-
-    def __post_init__(self):
-        registry.get(self.name)  # a ConfigError naming the registered variants
-        _check_choice("model.architecture", self.architecture, ("mlp", "conv", "burgess", "resnet"))
-        _check_choice("model.likelihood", self.likelihood, ("bernoulli", "gaussian", "logistic_mixture", "categorical"))
-        _check_choice("model.activation", self.activation, ("relu", "tanh", "elu", "leaky_relu", "silu"))
-        _check_choice("model.learn_sigma", self.learn_sigma, ("none", "global", "pixel"))
-        _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
-        for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
-                    "num_codes", "code_dim"):
-            _check_positive(f"model.{key}", getattr(self, key))
-        for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
-            if not sizes or any(s <= 0 for s in sizes):
-                raise ConfigError(f"{key}={sizes!r} is not allowed; it must be a non-empty list of positive ints")
-
-
-@dataclasses.dataclass(frozen=True)
-class ObjectiveConfig:
-    """Hyperparameters of the objectives; each model variant reads the ones it needs.
-
-    beta: KL weight (None: the variant's paper default: 1 for vae, 4 for beta_vae (Higgins 2017),
-      6 for beta_tcvae (Chen 2018)). kl_schedule: constant | linear (warm-up over
-      kl_warmup_steps) | cyclical (kl_cycles cycles, rising for kl_cycle_ratio of each; Fu 2019).
-    free_bits: nats per group of free_bits_group latent dims (Kingma 2016); 0 disables.
-    gamma: AnnealedVAE (1000) / FactorVAE (35) weight (None: the variant's default);
-      capacity_max / capacity_steps: AnnealedVAE's C(t) (25 nats over 100,000 steps).
-    tc_estimator: beta_tcvae's mws | mss. dip_lambda_od / dip_lambda_d: DIP-VAE weights (None:
-      10 / 100 for DIP-VAE-I, 10 / 10 for DIP-VAE-II). iwae_samples / dreg: IWAE's k and the DReG
-      gradient. disc_learning_rate: FactorVAE discriminator. vq_commitment / vq_decay: VQ-VAE
-      commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
-    """
-
-    beta: float | None = None
-    kl_schedule: str = "constant"
-    kl_warmup_steps: int = 0
-    kl_cycles: int = 4
-    kl_cycle_ratio: float = 0.5
-    free_bits: float = 0.0
-    free_bits_group: int = 1
-    gamma: float | None = None
-    capacity_max: float = 25.0
-    capacity_steps: int = 100_000
-    tc_estimator: str = "mws"
-    dip_lambda_od: float | None = None
-    dip_lambda_d: float | None = None
-    iwae_samples: int = 5
-    dreg: bool = False
-    disc_learning_rate: float = 1e-4
-    vq_commitment: float = 0.25
-    vq_decay: float = 0.99
-
-    def __post_init__(self):
-        _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
-        _check_choice("objective.tc_estimator", self.tc_estimator, ("mws", "mss"))
-        if self.beta is not None:
-            _check_positive("objective.beta", self.beta)
-        for key in ("gamma", "dip_lambda_od", "dip_lambda_d"):
-            if getattr(self, key) is not None:
-                _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_warmup_steps", "free_bits", "capacity_max", "vq_commitment"):
-            _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_cycles", "free_bits_group", "capacity_steps", "iwae_samples", "disc_learning_rate"):
-            _check_positive(f"objective.{key}", getattr(self, key))
-        if not 0 < self.kl_cycle_ratio <= 1:
-            raise ConfigError(f"objective.kl_cycle_ratio={self.kl_cycle_ratio!r} must be in (0, 1]")
-        if not 0 <= self.vq_decay < 1:
-            raise ConfigError(f"objective.vq_decay={self.vq_decay!r} must be in [0, 1)")
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    """Optimizer (optax): adam or adamw, with linear warm-up into a constant, cosine or
-    piecewise-constant schedule (`piecewise`: the rate is multiplied by scales[i] at step
-    boundaries[i], e.g. the stepwise decay of Burda et al. 2016)."""
-
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    boundaries: tuple[int, ...] = ()
-    scales: tuple[float, ...] = ()
-    eps: float = 1e-8
-    warmup_steps: int = 0
-    end_learning_rate_factor: float = 0.0
-    weight_decay: float = 1e-4
-    b1: float = 0.9
-    b2: float = 0.999
-    clip_norm: float | None = None
-
-    def __post_init__(self):
-        _check_choice("optim.optimizer", self.optimizer, ("adam", "adamw"))
-        _check_choice("optim.schedule", self.schedule, ("constant", "cosine", "piecewise"))
-        _check_positive("optim.eps", self.eps)
-        if len(self.boundaries) != len(self.scales):
-            raise ConfigError(f"optim.boundaries ({len(self.boundaries)} values) and optim.scales "
-                              f"({len(self.scales)} values) must have the same length")
-        _check_positive("optim.learning_rate", self.learning_rate)
-        _check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
-        _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
-        if not 0 <= self.end_learning_rate_factor <= 1:
-            raise ConfigError(f"optim.end_learning_rate_factor={self.end_learning_rate_factor!r} must be in [0, 1]")
-        for key in ("b1", "b2"):
-            value = getattr(self, key)
-            if not 0 <= value < 1:
-                raise ConfigError(f"optim.{key}={value!r} is not allowed; it must be in [0, 1)")
-        if self.clip_norm is not None:
-            _check_positive("optim.clip_norm", self.clip_norm)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Loop settings. Steps count optimizer updates; evaluation and checkpoints happen every `eval_every`.
-
-    final_iwae_samples: k of the importance-weighted log p(x) estimate on the test split at the
-    end of the run (0 skips it; `vae.evaluate` gives final numbers with larger k).
-    devices: how many local devices train data-parallel (0: all); shard_params splits params and
-    optimizer state over them too. on_nonfinite: `stop` (default) ends the run at a NaN/Inf loss
-    or gradient, keeping the last good checkpoint; `skip` drops such updates and counts them.
-    batch_splits: the train step evaluates the objective on this many equal parts of each batch
-    (each with its own key; loss and metrics are their means), which lets XLA:CPU run them side
-    by side on its cores. 0 (default, auto): 2 on the CPU backend for the conv, burgess and resnet
-    architectures when one device trains, the objective is per-example (the ELBO without free
-    bits, IWAE) and batch_size is even; 1 otherwise. An explicit n > 1 needs such an objective
-    and a batch_size divisible by n (and by n x devices when several train).
-    batch_in_step: `on` gathers (and binarizes) each batch inside the train step's program, `off`
-    in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose
-    batches are assembled on the host (a second program per step costs more than gathering inside
-    the step: benchmarks/NOTES.md, "pipeline").
-    """
-
-    steps: int = 3000
-    batch_size: int = 128
-    eval_every: int = 500
-    eval_batch_size: int = 500
-    log_every: int = 100
-    keep_checkpoints: int = 2
-    num_samples: int = 64
-    final_iwae_samples: int = 100
-    devices: int = 0
-    shard_params: bool = False
-    on_nonfinite: str = "stop"
-    batch_in_step: str = "auto"
-    batch_splits: int = 0
-    progress: bool = True
-
-    def __post_init__(self):
-        for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
-            _check_positive(f"train.{key}", getattr(self, key))
-        _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)
-        _check_positive("train.devices", self.devices, allow_zero=True)
-        _check_choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
-        _check_choice("train.batch_in_step", self.batch_in_step, ("auto", "on", "off"))
-        if not isinstance(self.batch_splits, int) or isinstance(self.batch_splits, bool) or self.batch_splits < 0:
-            raise ConfigError(f"train.batch_splits={self.batch_splits!r} is not allowed; it must be an int >= 0 "
-                              "(0: auto)")
-        if self.batch_splits > 1 and self.batch_size % self.batch_splits:
-            raise ConfigError(f"train.batch_splits={self.batch_splits} does not divide train.batch_size="
-                              f"{self.batch_size}; choose a divisor of it, or 0 (auto) or 1")
+__all__ = ["Config", "DataConfig", "ModelConfig", "ObjectiveConfig", "OptimConfig", "TrainConfig", "ConfigError",
+           "model_names", "apply_overrides", "check_variant_fields", "config_keys", "unread_fields"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +70,8 @@ def unread_fields(config: "Config") -> list[str]:
     `config.model.name` does not read."""
     variant = registry.get(config.model.name)
     unread = []
-    for section, shared in (("model", registry.SHARED_MODEL_FIELDS), ("objective", ())):
+    adversarial = registry.ADVERSARIAL_FIELDS if config.objective.adversarial != "none" else ("adversarial",)
+    for section, shared in (("model", registry.SHARED_MODEL_FIELDS), ("objective", adversarial)):
         value, default = getattr(config, section), type(getattr(config, section))()
         for f in dataclasses.fields(value):
             key = f"{section}.{f.name}"
@@ -310,6 +87,10 @@ def check_variant_fields(config: "Config") -> "Config":
     otherwise). Checked when a config is built to run (overrides, presets, `vae.run.train`),
     not when a saved one is read back, so run directories of earlier versions still load."""
     unread = unread_fields(config)
+    adversarial = [k for k in unread if k in ("objective.adversarial_start", "objective.adversarial_weight")]
+    if adversarial:
+        raise ConfigError(f"{adversarial[0]} is set, but objective.adversarial='none'; set objective.adversarial=patchgan "
+                          "to add the adversarial term, or remove the setting")
     if unread:
         reads = ", ".join(registry.get(config.model.name).reads) or "no variant-specific fields"
         raise ConfigError(f"{unread[0]} is set, but model.name={config.model.name!r} does not read it (it reads "

@@ -15,13 +15,20 @@ from typing import Any
 
 import jax
 
+from vae import registry
 from vae.data.pipeline import eval_batches
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn
 from vae.metrics.disentanglement import METRICS
 from vae.quality import sample_quality as run_sample_quality
 from vae.step import evaluate, make_eval_step
-from vae.trained.estimators import encode_split, iwae_log_likelihood, latent_diagnostics
+from vae.trained.estimators import (
+    encode_split,
+    iwae_log_likelihood,
+    latent_diagnostics,
+    no_density_reason,
+    reconstruction_error,
+)
 from vae.trained.rundir import EVAL_SEED, load_run
 from vae.variants import build_objective
 from vae.version import __version__
@@ -35,8 +42,10 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
                  sample_quality_samples: int | None = None) -> dict[str, Any]:
     """Evaluates a trained run and writes RUN_DIR/eval.json.
 
-    Always: the ELBO and its terms on `split` (one z per image), the IWAE estimate of log p(x)
-    with k = iwae_samples (0 skips it), and the latent diagnostics. `metrics`: disentanglement
+    Always: the ELBO and its terms on `split` (one z per image), the reconstruction error, the
+    IWAE estimate of log p(x) with k = iwae_samples (0 skips it), and the latent diagnostics.
+    Variants without a density (autoencoders) have no ELBO or IWAE: 'objective' holds their
+    loss terms instead, and 'iwae' says why it is absent. `metrics`: disentanglement
     metrics from DISENTANGLEMENT_METRICS, on datasets with ground-truth factors (`sprites`),
     with disentanglement_lib's defaults unless `num_points` scales the numbers of points down.
     Every entry records how it was computed (k, number of examples, seed, checkpoint step).
@@ -58,9 +67,17 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     eval_step = make_eval_step(run.model, objective)
     elbo = evaluate(eval_step, run.params, eval_batches(run.test_images, labels, cfg.train.eval_batch_size),
                     jax.random.PRNGKey(EVAL_SEED + seed), run.extra, run.step)
-    result["elbo"] = {**elbo, "method": "one reparameterized sample of z per image; closed-form KL where the prior has one",
-                      "seconds": time.perf_counter() - t0}
-    if iwae_samples:
+    variant = registry.get(cfg.model.name)
+    if variant.has_density:
+        result["elbo"] = {**elbo, "seconds": time.perf_counter() - t0,
+                          "method": "one reparameterized sample of z per image; closed-form KL where the prior has one"}
+    else:
+        result["objective"] = {**elbo, "seconds": time.perf_counter() - t0,
+                               "method": "the training objective's terms on the split (no ELBO: no density)"}
+    result["reconstruction"] = reconstruction_error(run.model, run.params, run.test_images, labels)
+    if iwae_samples and not variant.has_density:
+        result["iwae"] = {"absent": no_density_reason(cfg.model.name)}
+    elif iwae_samples:
         t0 = time.perf_counter()
         result["iwae"] = {**iwae_log_likelihood(run.model, run.params, run.test_images, iwae_samples, labels=labels,
                                                 seed=seed),

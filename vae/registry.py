@@ -28,6 +28,9 @@ from vae.errors import ConfigError
 # optimizer, loop settings): never reported as unread.
 SHARED_MODEL_FIELDS = ("name", "architecture", "latent_dim", "hidden", "channels", "kernel_size", "activation",
                        "likelihood", "sigma", "learn_sigma", "num_mixtures", "prior", "prior_components")
+# Objective fields of the adversarial term any variant can add (objective.adversarial=patchgan):
+# read by every variant when the term is on.
+ADVERSARIAL_FIELDS = ("adversarial", "adversarial_start", "adversarial_weight", "disc_learning_rate")
 
 
 @dataclasses.dataclass(frozen=True)

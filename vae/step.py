@@ -148,22 +148,23 @@ def _step_fn(model: nn.Module, objective: Objective, optimizer: optax.GradientTr
 
         def update(_):
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-            params, extra, extra_metrics = objective.update_extra(model, params, state.extra, aux, batch, extra_rng,
-                                                                  state.step)
-            extra_metrics = {k: jnp.mean(v) for k, v in extra_metrics.items()}
-            return params, opt_state, extra, extra_metrics
-
-        def skip(_):
-            shapes = jax.eval_shape(update, None)[3]
-            return state.params, state.opt_state, state.extra, jax.tree_util.tree_map(
-                lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+            return optax.apply_updates(state.params, updates), opt_state
 
         # A non-finite loss or gradient leaves params, optimizer and extra state as they were. A
         # branch, not jnp.where(finite, new, old) over the state: the select is a second pass
         # over every parameter and Adam moment, which cost several times what the branch does
         # (benchmarks/NOTES.md, "figures moved out of docstrings").
-        params, opt_state, extra, extra_metrics = jax.lax.cond(finite, update, skip, None)
+        params, opt_state = jax.lax.cond(finite, update, lambda _: (state.params, state.opt_state), None)
+        extra, extra_metrics = state.extra, {}
+        if type(objective).update_extra is not Objective.update_extra:
+            # The objective's own update (a discriminator, EMA statistics) runs outside the branch:
+            # inside a conditional XLA:CPU ran a discriminator's convolutions ~20x slower
+            # (benchmarks/NOTES.md, "Model zoo II"). A non-finite step discards its result.
+            new = objective.update_extra(model, params, state.extra, aux, batch, extra_rng, state.step)
+            new = (new[0], new[1], {k: jnp.mean(v) for k, v in new[2].items()})
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, new[2])
+            params, extra, extra_metrics = jax.lax.cond(finite, lambda _: new, lambda _: (params, state.extra, zeros),
+                                                        None)
         metrics.update(extra_metrics)
         metrics["grad_norm"] = grad_norm
         metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)

@@ -15,6 +15,7 @@ from vae.models.distributions import (
     StandardNormalPrior,
     bits_per_dim,
 )
+from vae.models.autoencoder import Autoencoder, NoDensityError
 from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
@@ -53,7 +54,7 @@ def build_prior(config: ModelConfig, image_shape):
 
 
 __all__ = [
-    "LatentVariableModel", "VAE", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
+    "LatentVariableModel", "VAE", "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
     "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim",

@@ -6,27 +6,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from vae.objectives.base import Objective, elbo_metrics, forward
+from vae.objectives.discriminators import CodeDiscriminator
 
 
-class Discriminator(nn.Module):
-    """FactorVAE's discriminator (Kim & Mnih 2018, appendix): 6 dense layers of 1000 units with
-    LeakyReLU(0.2), two output logits (q(z) vs the product of its marginals)."""
-
-    hidden: int = 1000
-    layers: int = 6
-
-    @nn.compact
-    def __call__(self, z):
-        h = z
-        for _ in range(self.layers):
-            h = nn.leaky_relu(nn.Dense(self.hidden)(h), 0.2)
-        return nn.Dense(2)(h)
+# FactorVAE's discriminator (Kim & Mnih 2018, appendix): 6 dense layers of 1000 units with
+# LeakyReLU(0.2), two logits (q(z) vs the product of its marginals).
+Discriminator = CodeDiscriminator
 
 
 def permute_dims(rng: jax.Array, z: jax.Array) -> jax.Array:

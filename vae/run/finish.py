@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+from vae import registry
 from vae.explore import Explorer, make_figure, write_run_figures
 from vae.plots import save_figure
 from vae.step import count_params
@@ -16,11 +17,11 @@ from vae.trained.rundir import EVAL_SEED
 
 
 def final_estimates(config, model, params, test_ds, test_images) -> dict[str, Any]:
-    """{'iwae': the IWAE estimate with k = train.final_iwae_samples (absent when 0), 'latent':
-    latent diagnostics} on the prepared test split."""
+    """{'iwae': the IWAE estimate with k = train.final_iwae_samples (absent when 0, or when the
+    variant defines no density), 'latent': latent diagnostics} on the prepared test split."""
     tc = config.train
     final: dict[str, Any] = {}
-    if tc.final_iwae_samples:
+    if tc.final_iwae_samples and registry.get(config.model.name).has_density:
         final["iwae"] = iwae_log_likelihood(model, params, test_images, tc.final_iwae_samples, labels=test_ds.labels,
                                             chunk_size=min(tc.final_iwae_samples, 100), seed=EVAL_SEED)
     means, log_vars = encode_split(model, params, test_images, labels=test_ds.labels)
@@ -48,11 +49,13 @@ def write_summary(out_dir: str, config, state, test_metrics: dict, final: dict, 
         "dataset": config.data.name,
         "steps": int(state.step),
         "test": test_metrics,
-        "test_elbo": test_metrics["elbo"],
+        # None for variants without a density (autoencoders): they have no ELBO, KL or bits/dim
+        "test_elbo": test_metrics.get("elbo"),
         "test_recon": test_metrics["recon"],
-        "test_kl": test_metrics["kl"],
-        "test_bits_per_dim": test_metrics["bits_per_dim"],
+        "test_kl": test_metrics.get("kl"),
+        "test_bits_per_dim": test_metrics.get("bits_per_dim"),
         "test_iwae": final.get("iwae"),
+        "has_density": registry.get(config.model.name).has_density,
         "active_units": final["latent"]["active_units"],
         "latent": final["latent"],
         "wall_time_s": wall_time,

@@ -32,6 +32,7 @@ from vae.run.setup import (
     restore_latest_good,
     truncate_metrics,
     validate_data,
+    with_trained_features,
 )
 from vae.step import (
     TrainState,
@@ -159,6 +160,8 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     schedule = learning_rate_schedule(config.optim, tc.steps)
     optimizer = make_optimizer(config.optim, tc.steps)
     state = create_train_state(model, optimizer, image_shape, config.seed, objective)
+    if not resume:  # (a resumed run restores them from its checkpoint)
+        state = with_trained_features(state, objective, config, out_dir, model, test_ds)
 
     os.makedirs(out_dir, exist_ok=True)
     checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), keep=tc.keep_checkpoints)
@@ -250,7 +253,8 @@ def _steps(run: _Run, state: TrainState) -> tuple[TrainState, dict, float, int, 
                 bar.set_postfix(loss=loss_text, steps_per_s=f"{rate:.0f}", refresh=False)
                 if is_eval:
                     test_metrics = run.run_eval(state, done)
-                    bar.set_postfix(loss=loss_text, test_elbo=f"{test_metrics['elbo']:.2f}",
+                    shown = "elbo" if "elbo" in test_metrics else "recon"  # (models without a density: recon)
+                    bar.set_postfix(loss=loss_text, **{f"test_{shown}": f"{test_metrics[shown]:.2f}"},
                                     steps_per_s=f"{rate:.0f}", refresh=False)
                     checkpointer.save(done, state, {"elapsed": run.elapsed(), "config": config.to_dict()},
                                       metrics={"loss": test_metrics["loss"]})

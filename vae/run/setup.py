@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import types
 from typing import Any
 
 import jax
@@ -19,9 +20,13 @@ from vae.checkpoint import Checkpointer
 from vae.config import Config
 from vae.data.pipeline import Batcher
 from vae.errors import ConfigError, RunDirError
-from vae.step import check_splits
+from vae.step import TrainState, check_splits
+from vae.trained.classifier import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
 
 RESUMABLE_SECTIONS = ("train",)
+# Training steps of the dataset classifier whose features a perceptual objective uses: the
+# sample-quality metrics' default, so that both share one cached classifier.
+FEATURE_CLASSIFIER_STEPS = DEFAULT_CLASSIFIER_STEPS
 RUN_FILES = ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json", "variant.json")
 
 
@@ -164,3 +169,21 @@ def restore_latest_good(checkpointer: Checkpointer, template: Any, out_dir: str)
             print(f"vae: checkpoint at step {step} is damaged ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
                   f"moved it to {target}, trying an earlier one", file=sys.stderr)
     return template, {}, None
+
+
+def with_trained_features(state: TrainState, objective, config: Config, out_dir: str, model, test_ds) -> TrainState:
+    """`state`, with the frozen feature network of an objective that asks for the dataset
+    classifier's (`trained_features='classifier'`, DFC-VAE) set to its trained conv params: the
+    classifier is trained on the run's training split (or read from OUT_DIR/classifier/, where
+    the sample-quality metrics find it too). Other objectives: `state` unchanged."""
+    if getattr(objective, "trained_features", None) != "classifier":
+        return state
+    run = types.SimpleNamespace(run_dir=out_dir, config=config, model=model, test=test_ds)
+    try:
+        classifier = load_or_train_classifier(run, steps=FEATURE_CLASSIFIER_STEPS, verbose=True)
+    except ValueError as err:
+        raise ConfigError(f"model.name={config.model.name!r} measures reconstructions in the features of a "
+                          f"classifier trained on the dataset's labels: {err}") from None
+    template = state.extra["feature_params"]
+    trained = {k: classifier.params[k] for k in template}
+    return state.replace(extra={**state.extra, "feature_params": trained})

@@ -14,7 +14,6 @@ import time
 import warnings
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,35 +21,12 @@ import optax
 from flax import serialization
 
 from vae import data as vdata
+from vae.models.classifier_net import DEFAULT_CHANNELS, DEFAULT_HIDDEN, ConvClassifier
 from vae.trained.inference import batched_map, cached_jit
 from vae.version import __version__
 
 DEFAULT_CLASSIFIER_STEPS = 1500
-DEFAULT_CHANNELS = (32, 64)
-DEFAULT_HIDDEN = 128
 CLASSIFIER_DIR = "classifier"
-
-
-class ConvClassifier(nn.Module):
-    """Average pooling down to at most 32x32, then one stride-2 3x3 conv + ReLU per entry of
-    `channels`, a dense ReLU layer of `hidden` units (the features), and a linear layer to the
-    class logits.
-    __call__(x [N, H, W, C]) -> (logits [N, num_classes], features [N, hidden])."""
-
-    num_classes: int
-    channels: tuple[int, ...] = DEFAULT_CHANNELS
-    hidden: int = DEFAULT_HIDDEN
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        while x.shape[1] > 32 and x.shape[2] > 32:  # large images: average down to at most 32x32 first
-            x = nn.avg_pool(x, (2, 2), strides=(2, 2))
-        for c in self.channels:
-            stride = 2 if x.shape[1] >= 8 and x.shape[2] >= 8 else 1
-            x = nn.relu(nn.Conv(c, (3, 3), strides=(stride, stride))(x))
-        x = x.reshape(x.shape[0], -1)
-        features = nn.relu(nn.Dense(self.hidden)(x))
-        return nn.Dense(self.num_classes)(features), features
 
 
 def _apply_fn(module: ConvClassifier):

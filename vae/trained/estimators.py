@@ -131,3 +131,20 @@ def latent_diagnostics(means: np.ndarray, log_vars: np.ndarray, *, active_thresh
         "mutual_information_max": math.log(n),
         "collapsed_dims": int(collapsed.sum()),
     }
+
+
+def no_density_reason(name: str) -> str:
+    """Why a variant has no IWAE estimate, in words for eval.json and the command line."""
+    return (f"model.name={name!r} is a deterministic autoencoder: it defines no density p(x), so there is no "
+            f"ELBO or IWAE log-likelihood; compare it by reconstruction error and sample quality")
+
+
+def reconstruction_error(model: Any, params: Any, images: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """Squared error between images [N, H, W, C] and the likelihood's mean at the posterior mean
+    (`reconstruct`): per pixel and per image (summed over pixels), means over the split."""
+    recon = TrainedModel(model, params).reconstruct(images, labels if getattr(model, "num_classes", 0) else None)
+    sq = (np.asarray(recon, np.float64) - np.asarray(images, np.float64)) ** 2
+    per_image = sq.reshape(sq.shape[0], -1).sum(axis=1)
+    return {"mse_per_pixel": float(sq.mean()), "mse_per_image": float(per_image.mean()),
+            "num_examples": int(images.shape[0]),
+            "method": "decoder mean at the posterior mean vs the split's images (as the model saw them)"}

@@ -10,6 +10,12 @@ registry, so a variant registered from a notebook builds the same way. `gaussian
     iwae                         importance-weighted bound (Burda 2016)
     vqvae                        vector quantization (van den Oord 2017)
     hvae                         two-level ladder VAE (Sønderby 2016)
+    ae, wae, swae, rae_l2, rae_gp, aae   deterministic autoencoders, no density (Tolstikhin 2018;
+                                 Kolouri 2019; Ghosh 2020; Makhzani 2016)
+    info_vae                     MMD on the aggregate posterior (Zhao 2019)
+    logcosh_vae, msssim_vae, dfc_vae     other reconstruction costs (Chen 2019; Snell 2017; Hou 2017)
+    vae_gan                      learned similarity (Larsen 2016)
+and, on any of them, objective.adversarial=patchgan (Esser et al. 2021).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import pkgutil
 
 from vae import registry
 from vae.config import Config, ModelConfig
+from vae.objectives import AdversarialTerm
 from vae.variants.common import ELBO_READS, gaussian_vae, networks
 
 # Every module of this package but `common` declares variants: importing it registers them, so
@@ -40,10 +47,16 @@ def build_model(config: ModelConfig, image_shape: tuple[int, int, int], num_clas
 def build_objective(config: Config, *, dataset_size: int = 60_000, total_steps: int | None = None):
     """The objective of variant `config.model.name` with the config's hyperparameters (None:
     the variant's paper default). dataset_size feeds beta-TCVAE's estimator; total_steps
-    (default config.train.steps) the cyclical KL schedule."""
+    (default config.train.steps) the cyclical KL schedule. With objective.adversarial=patchgan
+    the variant's objective is wrapped in `vae.objectives.AdversarialTerm`."""
     variant = registry.get(config.model.name)
     steps = config.train.steps if total_steps is None else total_steps
-    return variant.build_objective(config, dataset_size=dataset_size, total_steps=steps)
+    objective = variant.build_objective(config, dataset_size=dataset_size, total_steps=steps)
+    o = config.objective
+    if o.adversarial == "patchgan":  # the adaptive PatchGAN term, on any variant (Esser et al. 2021)
+        objective = AdversarialTerm(objective, start=o.adversarial_start, weight=o.adversarial_weight,
+                                    disc_learning_rate=o.disc_learning_rate)
+    return objective
 
 
 __all__ = ["build_model", "build_objective", "gaussian_vae", "networks", "ELBO_READS"]

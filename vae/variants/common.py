@@ -3,8 +3,8 @@ the ELBO with its KL schedule and free bits."""
 
 from __future__ import annotations
 
-from vae.config import Config, ModelConfig
-from vae.models import VAE, build_likelihood, build_networks, build_prior
+from vae.config import Config, ConfigError, ModelConfig
+from vae.models import VAE, Autoencoder, build_likelihood, build_networks, build_prior
 from vae.objectives import ELBO, make_kl_schedule
 from vae.registry import Variant
 
@@ -32,6 +32,21 @@ def gaussian_vae(config: ModelConfig, image_shape: tuple[int, int, int], num_cla
     encoder, decoder = networks(config, image_shape, likelihood.param_channels(image_shape[-1]), extra_channels=n_cls)
     return VAE(encoder=encoder, decoder=decoder, prior=build_prior(config, image_shape), likelihood=likelihood,
                latent_dim=config.latent_dim, num_classes=n_cls)
+
+
+def autoencoder(config: ModelConfig, image_shape: tuple[int, int, int]) -> Autoencoder:
+    """The deterministic autoencoder a ModelConfig describes (its networks and likelihood)."""
+    likelihood = build_likelihood(config)
+    encoder, decoder = networks(config, image_shape, likelihood.param_channels(image_shape[-1]))
+    return Autoencoder(encoder=encoder, decoder=decoder, likelihood=likelihood, latent_dim=config.latent_dim)
+
+
+def normal_prior_only(config: Config) -> None:
+    """Validation of the autoencoder variants: their codes are matched to (and sampled from)
+    N(0, I), so a learned prior would be silently ignored."""
+    if config.model.prior != "normal":
+        raise ConfigError(f"model.prior={config.model.prior!r} is not allowed with model.name="
+                          f"{config.model.name!r}: its codes are matched to N(0, I); use 'normal'")
 
 
 def elbo(config: Config, variant: Variant, total_steps: int) -> ELBO:

@@ -1,0 +1,128 @@
+"""Presets of the deterministic, distribution-matching, perceptual and adversarial variants on
+mnist5k, all on the quickstart's terms (MLP 784-512-256, 16-d latent, Bernoulli likelihood,
+dynamic binarization, 6,000 steps of batch 128, Adam with cosine decay) so that they compare with
+each other and with `quickstart`. Objective hyperparameters are each variant's paper defaults
+(see `vae/variants/`). Measured results (reconstruction, sample quality, IWAE where defined) are
+in benchmarks/NOTES.md, "Model zoo II", from `python -m experiments.run_presets --zoo`.
+"""
+
+import dataclasses
+
+from vae.config import Config, ObjectiveConfig
+from vae.presets.mnist import MLP, MNIST5K, MNIST_OPTIM, MNIST_TRAIN
+from vae.presets.registry import register
+
+
+def _preset(name: str, variant: str, objective: ObjectiveConfig | None = None) -> Config:
+    return Config(name=name, data=MNIST5K, model=dataclasses.replace(MLP, name=variant),
+                  objective=objective or ObjectiveConfig(), optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
+
+@register
+def ae_mnist5k() -> Config:
+    """Deterministic autoencoder (no density), MLP, on mnist5k.
+
+        vae train --preset ae_mnist5k
+    """
+    return _preset("ae_mnist5k", "ae")
+
+
+@register
+def wae_mnist5k() -> Config:
+    """WAE-MMD (Tolstikhin et al. 2018; lambda 10, IMQ kernel), MLP, on mnist5k.
+
+        vae train --preset wae_mnist5k
+    """
+    return _preset("wae_mnist5k", "wae")
+
+
+@register
+def swae_mnist5k() -> Config:
+    """Sliced-Wasserstein AE (Kolouri et al. 2019; 50 projections), MLP, on mnist5k.
+
+        vae train --preset swae_mnist5k
+    """
+    return _preset("swae_mnist5k", "swae")
+
+
+@register
+def rae_l2_mnist5k() -> Config:
+    """RAE with a decoder L2 penalty (Ghosh et al. 2020), MLP, on mnist5k; samples from N(0, I).
+
+        vae train --preset rae_l2_mnist5k
+    """
+    return _preset("rae_l2_mnist5k", "rae_l2")
+
+
+@register
+def rae_gp_mnist5k() -> Config:
+    """RAE with a decoder gradient penalty (Ghosh et al. 2020), MLP, on mnist5k; samples from N(0, I).
+
+        vae train --preset rae_gp_mnist5k
+    """
+    return _preset("rae_gp_mnist5k", "rae_gp")
+
+
+@register
+def aae_mnist5k() -> Config:
+    """Adversarial autoencoder (Makhzani et al. 2016), MLP, on mnist5k.
+
+        vae train --preset aae_mnist5k
+    """
+    return _preset("aae_mnist5k", "aae")
+
+
+@register
+def info_vae_mnist5k() -> Config:
+    """InfoVAE / MMD-VAE (Zhao et al. 2019; alpha 0, lambda 1000), MLP, on mnist5k.
+
+        vae train --preset info_vae_mnist5k
+    """
+    return _preset("info_vae_mnist5k", "info_vae")
+
+
+@register
+def logcosh_vae_mnist5k() -> Config:
+    """VAE with a log-cosh reconstruction cost (Chen et al. 2019; a = 10), MLP, on mnist5k.
+
+        vae train --preset logcosh_vae_mnist5k
+    """
+    return _preset("logcosh_vae_mnist5k", "logcosh_vae")
+
+
+@register
+def msssim_vae_mnist5k() -> Config:
+    """VAE with an MS-SSIM reconstruction cost (Snell et al. 2017; 2 scales at 28x28), MLP, on mnist5k.
+
+        vae train --preset msssim_vae_mnist5k
+    """
+    return _preset("msssim_vae_mnist5k", "msssim_vae")
+
+
+@register
+def dfc_vae_mnist5k() -> Config:
+    """DFC-VAE (Hou et al. 2017) in the features of the dataset classifier, MLP, on mnist5k.
+
+        vae train --preset dfc_vae_mnist5k
+
+    Trains the dataset classifier first (1,500 steps, cached in RUN_DIR/classifier/).
+    """
+    return _preset("dfc_vae_mnist5k", "dfc_vae")
+
+
+@register
+def vae_gan_mnist5k() -> Config:
+    """VAE-GAN (Larsen et al. 2016), MLP encoder/decoder, conv discriminator, on mnist5k.
+
+        vae train --preset vae_gan_mnist5k
+    """
+    return _preset("vae_gan_mnist5k", "vae_gan")
+
+
+@register
+def vae_patchgan_mnist5k() -> Config:
+    """VAE plus the adaptive PatchGAN term (Esser et al. 2021) from step 3000, MLP, on mnist5k.
+
+        vae train --preset vae_patchgan_mnist5k
+    """
+    return _preset("vae_patchgan_mnist5k", "vae", ObjectiveConfig(adversarial="patchgan", adversarial_start=3000))

@@ -1,0 +1,24 @@
+"""`vae_gan`: VAE-GAN (Larsen et al. 2016, algorithm 1): the reconstruction error measured in a
+discriminator's features, the encoder trained on KL + feature error, the decoder on
+gamma * feature error + the GAN term, the discriminator (its own Adam,
+`objective.disc_learning_rate`) on real vs reconstructed vs sampled images, all in one jitted
+step; gamma = `objective.gan_gamma` (1e-6, this toolkit's default). Leaves out: batch
+normalization and the paper's equilibrium heuristics. See `vae.objectives.adversarial.VAEGAN`."""
+
+from vae.objectives import VAEGAN
+from vae.registry import Variant, register
+from vae.variants.common import gaussian_vae
+
+
+def _objective(config, *, dataset_size, total_steps):
+    return VAEGAN(gamma=config.objective.gan_gamma, disc_learning_rate=config.objective.disc_learning_rate)
+
+
+VARIANT = register(Variant(
+    name="vae_gan",
+    build_model=lambda config, image_shape, num_classes: gaussian_vae(config, image_shape),
+    build_objective=_objective,
+    reads=("objective.gan_gamma", "objective.disc_learning_rate"),
+    paper="Larsen et al. 2016, Autoencoding beyond pixels using a learned similarity metric, algorithm 1",
+    summary="VAE-GAN (learned similarity)",
+))
