@@ -128,7 +128,8 @@ class ObjectiveConfig:
       gamma (1e-6). disc_learning_rate also sets aae's and vae_gan's discriminator.
     adversarial: `patchgan` adds the adaptive PatchGAN term of Esser et al. 2021 to any variant
       (`none` by default), from step adversarial_start on, scaled by adversarial_weight; its
-      discriminator's Adam uses disc_learning_rate.
+      discriminator's Adam uses disc_learning_rate. disc_channels: the conv widths of vae_gan's
+      and the PatchGAN term's image discriminators (empty: (32, 64, 128) and (64, 128, 256)).
     """
 
     beta: float | None = None
@@ -162,6 +163,7 @@ class ObjectiveConfig:
     adversarial: str = "none"
     adversarial_start: int = 0
     adversarial_weight: float = 1.0
+    disc_channels: tuple[int, ...] = ()
 
     def __post_init__(self):
         _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
@@ -173,6 +175,8 @@ class ObjectiveConfig:
                 _check_positive(f"objective.{key}", getattr(self, key), allow_zero=key != "ssim_scales")
         for key in ("info_alpha", "feature_weight", "gan_gamma", "adversarial_start", "adversarial_weight"):
             _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
+        if any(c <= 0 for c in self.disc_channels):
+            raise ConfigError(f"objective.disc_channels={self.disc_channels!r} is not allowed; use positive ints")
         for key in ("num_projections", "logcosh_a"):
             _check_positive(f"objective.{key}", getattr(self, key))
         _check_choice("objective.tc_estimator", self.tc_estimator, ("mws", "mss"))

@@ -30,7 +30,7 @@ SHARED_MODEL_FIELDS = ("name", "architecture", "latent_dim", "hidden", "channels
                        "likelihood", "sigma", "learn_sigma", "num_mixtures", "prior", "prior_components")
 # Objective fields of the adversarial term any variant can add (objective.adversarial=patchgan):
 # read by every variant when the term is on.
-ADVERSARIAL_FIELDS = ("adversarial", "adversarial_start", "adversarial_weight", "disc_learning_rate")
+ADVERSARIAL_FIELDS = ("adversarial", "adversarial_start", "adversarial_weight", "disc_learning_rate", "disc_channels")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,10 +106,11 @@ class VAEGAN(Objective):
 
     gamma: float = 1e-6
     disc_learning_rate: float = 1e-4
+    disc_channels: tuple[int, ...] = (32, 64, 128)
 
     @property
     def discriminator(self) -> ImageDiscriminator:
-        return ImageDiscriminator()
+        return ImageDiscriminator(tuple(self.disc_channels))
 
     def init_extra(self, model, params, rng, image_shape):
         return init_discriminator(self.discriminator, rng, jnp.zeros((1, *image_shape)),

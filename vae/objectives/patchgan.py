@@ -63,10 +63,11 @@ class AdversarialTerm(Objective):
     start: int = 0
     weight: float = 1.0
     disc_learning_rate: float = 1e-4
+    disc_channels: tuple[int, ...] = (64, 128, 256)
 
     @property
     def discriminator(self) -> PatchDiscriminator:
-        return PatchDiscriminator()
+        return PatchDiscriminator(tuple(self.disc_channels))
 
     @property
     def optimizer(self) -> optax.GradientTransformation:

@@ -115,8 +115,11 @@ def vae_gan_mnist5k() -> Config:
     """VAE-GAN (Larsen et al. 2016), MLP encoder/decoder, conv discriminator, on mnist5k.
 
         vae train --preset vae_gan_mnist5k
+
+    The discriminator's convolutions are narrowed to 16-32-64 for this CPU (the default 32-64-128
+    costs 3.4x per step here; benchmarks/NOTES.md, "Model zoo II").
     """
-    return _preset("vae_gan_mnist5k", "vae_gan")
+    return _preset("vae_gan_mnist5k", "vae_gan", ObjectiveConfig(disc_channels=(16, 32, 64)))
 
 
 @register
@@ -124,5 +127,9 @@ def vae_patchgan_mnist5k() -> Config:
     """VAE plus the adaptive PatchGAN term (Esser et al. 2021) from step 3000, MLP, on mnist5k.
 
         vae train --preset vae_patchgan_mnist5k
+
+    The PatchGAN's convolutions are narrowed to 16-32-64 for this CPU (64-128-256 costs 9x per
+    step here; benchmarks/NOTES.md, "Model zoo II").
     """
-    return _preset("vae_patchgan_mnist5k", "vae", ObjectiveConfig(adversarial="patchgan", adversarial_start=3000))
+    return _preset("vae_patchgan_mnist5k", "vae", ObjectiveConfig(adversarial="patchgan", adversarial_start=3000,
+                                                                  disc_channels=(16, 32, 64)))

@@ -55,7 +55,8 @@ def build_objective(config: Config, *, dataset_size: int = 60_000, total_steps: 
     o = config.objective
     if o.adversarial == "patchgan":  # the adaptive PatchGAN term, on any variant (Esser et al. 2021)
         objective = AdversarialTerm(objective, start=o.adversarial_start, weight=o.adversarial_weight,
-                                    disc_learning_rate=o.disc_learning_rate)
+                                    disc_learning_rate=o.disc_learning_rate,
+                                    **({"disc_channels": o.disc_channels} if o.disc_channels else {}))
     return objective
 
 

@@ -11,14 +11,16 @@ from vae.variants.common import gaussian_vae
 
 
 def _objective(config, *, dataset_size, total_steps):
-    return VAEGAN(gamma=config.objective.gan_gamma, disc_learning_rate=config.objective.disc_learning_rate)
+    o = config.objective
+    return VAEGAN(gamma=o.gan_gamma, disc_learning_rate=o.disc_learning_rate,
+                  **({"disc_channels": o.disc_channels} if o.disc_channels else {}))
 
 
 VARIANT = register(Variant(
     name="vae_gan",
     build_model=lambda config, image_shape, num_classes: gaussian_vae(config, image_shape),
     build_objective=_objective,
-    reads=("objective.gan_gamma", "objective.disc_learning_rate"),
+    reads=("objective.gan_gamma", "objective.disc_learning_rate", "objective.disc_channels"),
     paper="Larsen et al. 2016, Autoencoding beyond pixels using a learned similarity metric, algorithm 1",
     summary="VAE-GAN (learned similarity)",
 ))
