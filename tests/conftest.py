@@ -1,8 +1,24 @@
 import os
+import shutil
+import tempfile
 
 # Tests run on the CPU with a fixed small thread pool; keep XLA from grabbing every core twice.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# One XLA compilation cache for the test run, shared by both xdist workers and the processes they
+# start (command-line tests, notebook kernels): many tests compile the same programs (the same
+# model's eval step, IWAE, encoder and decoder). Fresh for every run, so a run never reads what an
+# earlier version compiled, and removed at the end.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+XLA_CACHE = os.path.join(tempfile.gettempdir(), f"vae-tests-xla-cache-{_RUN}")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", XLA_CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not hasattr(session.config, "workerinput"):  # the controlling process, after the workers
+        shutil.rmtree(XLA_CACHE, ignore_errors=True)
 
 
 import pytest  # noqa: E402

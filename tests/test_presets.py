@@ -87,6 +87,8 @@ def test_zoo_preset_trains_and_lowers_its_loss(tmp_path, monkeypatch, name):
         assert np.isfinite(summary["test_elbo"]) and summary["test_iwae"]["k"] == 3
     else:
         assert summary["test_elbo"] is None and summary["test_iwae"] is None and np.isfinite(summary["test_recon"])
+    if name == "dfc_vae_mnist5k":  # its feature network is the run's dataset classifier, cached for reuse
+        assert any((tmp_path / name / "classifier").glob("*/params.msgpack"))
     if name == "ae_mnist5k":  # vae evaluate on a model without a density says why there is no IWAE
         result = evaluate_run(str(tmp_path / name), iwae_samples=10)
         assert "elbo" not in result and "defines no density p(x)" in result["iwae"]["absent"]

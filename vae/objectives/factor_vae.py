@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from vae.objectives.base import Objective, elbo_metrics, forward
-from vae.objectives.discriminators import CodeDiscriminator
+from vae.objectives.discriminators import CodeDiscriminator, discriminator_update, init_discriminator
 
 
 # FactorVAE's discriminator (Kim & Mnih 2018, appendix): 6 dense layers of 1000 units with
@@ -55,8 +55,7 @@ class FactorVAE(Objective):
         return optax.adam(self.disc_learning_rate, b1=0.5, b2=0.9)
 
     def init_extra(self, model, params, rng, image_shape) -> Any:
-        disc_params = self.discriminator.init(rng, jnp.zeros((1, model.latent_dim)))["params"]
-        return {"disc_params": disc_params, "disc_opt_state": self.disc_optimizer.init(disc_params)}
+        return init_discriminator(self.discriminator, rng, jnp.zeros((1, model.latent_dim)), self.disc_optimizer)
 
     def compute(self, model, params, batch, rng, step, extra):
         out = forward(model, params, batch, rng)
@@ -79,7 +78,5 @@ class FactorVAE(Objective):
             # class 0: a draw of q(z); class 1: a draw of prod_j q(z_j)
             return 0.5 * (jnp.mean(-jax.nn.log_softmax(real)[:, 0]) + jnp.mean(-jax.nn.log_softmax(perm)[:, 1]))
 
-        loss, grads = jax.value_and_grad(disc_loss)(extra["disc_params"])
-        updates, opt_state = self.disc_optimizer.update(grads, extra["disc_opt_state"], extra["disc_params"])
-        new = {"disc_params": optax.apply_updates(extra["disc_params"], updates), "disc_opt_state": opt_state}
+        new, loss = discriminator_update(disc_loss, extra, self.disc_optimizer)
         return params, new, {"disc_loss": loss}

@@ -214,9 +214,11 @@ def classifier_dir(run, steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0) ->
 
 def load_or_train_classifier(run, *, steps: int = DEFAULT_CLASSIFIER_STEPS, seed: int = 0,
                              verbose: bool = False) -> Classifier:
-    """The dataset classifier of a run (`vae.trained.LoadedRun`): read from RUN_DIR/classifier/ if it
-    was trained before with these settings, else trained on the run's training split (images
-    in [0, 1], not binarized), tested on the run's test split, and saved there.
+    """The dataset classifier of a run (a `vae.trained.LoadedRun`, or anything with its `run_dir`,
+    `config`, `model` and `test` split, as `vae.run` passes for DFC-VAE's feature network): read
+    from RUN_DIR/classifier/ if it was trained before with these settings, else trained on the
+    run's training split (images in [0, 1], not binarized), tested on the run's test split, and
+    saved there.
     `info` records dataset, split, steps, seed, train/test accuracy and where it is cached."""
     num_classes = labelled_classes(run)
     directory = classifier_dir(run, steps, seed)
