@@ -45,9 +45,8 @@ def main() -> None:
     parser.add_argument("--iwae-samples", type=int, default=1000, help="k of the evaluation's IWAE (--evaluate)")
     parser.add_argument("--out", default="runs/presets")
     args = parser.parse_args()
-    zoo_names = ["quickstart"] + [n for n, fn in sorted(vars(zoo).items()) if getattr(fn, "__module__", "") == zoo.__name__
-                                  and n.endswith("_mnist5k")]
-    names = [n for n in args.presets.split(",") if n] or (zoo_names if args.zoo else [n for n, _ in list_presets()])
+    default = ["quickstart", *zoo.PRESETS] if args.zoo else [n for n, _ in list_presets()]
+    names = [n for n in args.presets.split(",") if n] or default
     rows = []
     for name in names:
         cfg = get_preset(name)

@@ -89,8 +89,8 @@ def check_variant_fields(config: "Config") -> "Config":
     unread = unread_fields(config)
     adversarial = [k for k in unread if k in ("objective.adversarial_start", "objective.adversarial_weight")]
     if adversarial:
-        raise ConfigError(f"{adversarial[0]} is set, but objective.adversarial='none'; set objective.adversarial=patchgan "
-                          "to add the adversarial term, or remove the setting")
+        raise ConfigError(f"{adversarial[0]} is set, but objective.adversarial='none'; set "
+                          "objective.adversarial=patchgan to add the adversarial term, or remove the setting")
     if unread:
         reads = ", ".join(registry.get(config.model.name).reads) or "no variant-specific fields"
         raise ConfigError(f"{unread[0]} is set, but model.name={config.model.name!r} does not read it (it reads "

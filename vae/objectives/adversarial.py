@@ -97,11 +97,11 @@ class VAEGAN(Objective):
     the non-saturating form of the decoder's -L_GAN. Each network gets only its own terms:
     the encoder's loss is computed with the decoder's params behind stop_gradient, the decoder's
     with the encoder's. gamma = 1e-6 weights the decoder's feature reconstruction against the
-    GAN term (the paper introduces gamma without giving its value; 1e-6 is this toolkit's
-    default). The discriminator (see `ImageDiscriminator`; Dis_l is its last convolution) has
-    its own Adam (lr `disc_learning_rate`). The reported `elbo` is the bound under the model's
-    pixel likelihood (not what this objective trains). Leaves out: batch normalization and the
-    paper's equilibrium heuristics for pausing the discriminator.
+    GAN term (this toolkit's default, not a value checked against the paper). The discriminator
+    (`ImageDiscriminator`; Dis_l is its last convolution) has its own Adam (lr
+    `disc_learning_rate`). The reported `elbo` is the bound under the model's pixel likelihood
+    (not what this objective trains). Leaves out: batch normalization and the paper's
+    equilibrium heuristics for pausing the discriminator.
     """
 
     gamma: float = 1e-6

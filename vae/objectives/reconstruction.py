@@ -30,8 +30,9 @@ class InfoVAE(Objective):
         loss = E[-log p(x|z)] + (1 - alpha) KL(q(z|x) || p(z)) + (alpha + lambda - 1) MMD^2(q(z), p(z))
 
     q(z) is represented by the batch's posterior draws and p(z) = N(0, I) by as many prior
-    draws. alpha = 0 and lambda = 1000 (the paper's choice for its MNIST experiments, so the
-    divergence has the ELBO's scale); kernel imq or rbf with C = 2 d (see `divergences`).
+    draws. Defaults alpha = 0, lambda = 1000 (this toolkit's choice, not a value checked against
+    the paper: the ELBO plus an MMD term on the ELBO's scale; alpha = 1 drops the KL, the pure
+    MMD-VAE); kernel imq or rbf with C = 2 d (see `divergences`).
     """
 
     alpha: float = 0.0

@@ -1,7 +1,8 @@
 """`info_vae`: InfoVAE with the MMD divergence (Zhao et al. 2019, eq. 6): the ELBO's KL weighted
-by 1 - alpha plus (alpha + lambda - 1) MMD^2(q(z), p(z)); alpha = 0, lambda = 1000, RBF kernel
-with C = 2 d. Gaussian posterior, so it has an ELBO and an IWAE estimate. Leaves out: the
-paper's other divergences (adversarial, Stein). See `vae.objectives.reconstruction.InfoVAE`."""
+by 1 - alpha plus (alpha + lambda - 1) MMD^2(q(z), p(z)); alpha = 0, lambda = 1000 (this
+toolkit's defaults, not checked against the paper's experiments), RBF kernel with C = 2 d.
+Gaussian posterior, so it has an ELBO and an IWAE estimate. Leaves out: the paper's other
+divergences (adversarial, Stein). See `vae.objectives.reconstruction.InfoVAE`."""
 
 from vae.objectives import InfoVAE
 from vae.registry import Variant, register

@@ -2,8 +2,9 @@
 discriminator's features, the encoder trained on KL + feature error, the decoder on
 gamma * feature error + the GAN term, the discriminator (its own Adam,
 `objective.disc_learning_rate`) on real vs reconstructed vs sampled images, all in one jitted
-step; gamma = `objective.gan_gamma` (1e-6, this toolkit's default). Leaves out: batch
-normalization and the paper's equilibrium heuristics. See `vae.objectives.adversarial.VAEGAN`."""
+step; gamma = `objective.gan_gamma` (1e-6, this toolkit's default, not checked against the
+paper). Leaves out: batch normalization and the paper's equilibrium heuristics. See
+`vae.objectives.adversarial.VAEGAN`."""
 
 from vae.objectives import VAEGAN
 from vae.registry import Variant, register
