@@ -160,11 +160,12 @@ def _step_fn(model: nn.Module, objective: Objective, optimizer: optax.GradientTr
             # The objective's own update (a discriminator, EMA statistics) runs outside the branch:
             # inside a conditional XLA:CPU ran a discriminator's convolutions ~20x slower
             # (benchmarks/NOTES.md, "Model zoo II"). A non-finite step discards its result.
-            new = objective.update_extra(model, params, state.extra, aux, batch, extra_rng, state.step)
-            new = (new[0], new[1], {k: jnp.mean(v) for k, v in new[2].items()})
-            zeros = jax.tree_util.tree_map(jnp.zeros_like, new[2])
-            params, extra, extra_metrics = jax.lax.cond(finite, lambda _: new, lambda _: (params, state.extra, zeros),
-                                                        None)
+            new_params, new_extra, new_metrics = objective.update_extra(model, params, state.extra, aux, batch,
+                                                                        extra_rng, state.step)
+            new_metrics = {k: jnp.mean(v) for k, v in new_metrics.items()}
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, new_metrics)
+            params, extra, extra_metrics = jax.lax.cond(
+                finite, lambda _: (new_params, new_extra, new_metrics), lambda _: (params, state.extra, zeros), None)
         metrics.update(extra_metrics)
         metrics["grad_norm"] = grad_norm
         metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)

@@ -19,6 +19,7 @@ from vae.objectives.discriminators import (
     init_discriminator,
     sigmoid_cross_entropy,
 )
+from vae.objectives.divergences import prior_draws
 
 
 def _disc_optimizer(learning_rate: float) -> optax.GradientTransformation:
@@ -63,7 +64,7 @@ class AAE(Objective):
         logits = self.discriminator.apply({"params": jax.lax.stop_gradient(extra["disc_params"])}, out.z)[:, 0]
         fool = sigmoid_cross_entropy(logits, 1.0)
         loss_ex = recon + self.weight * fool
-        prior = jax.random.normal(prior_rng, out.z.shape, out.z.dtype)
+        prior = prior_draws(prior_rng, out.z)
         aux = {"z": jax.lax.stop_gradient(out.z), "prior": prior}
         return jnp.mean(loss_ex), autoencoder_metrics(recon, loss_ex, generator_loss=jnp.mean(fool)), aux
 

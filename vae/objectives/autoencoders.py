@@ -16,18 +16,13 @@ import jax
 import jax.numpy as jnp
 
 from vae.objectives.base import Objective, forward
-from vae.objectives.divergences import mmd, sliced_wasserstein
+from vae.objectives.divergences import mmd, prior_draws, sliced_wasserstein
 
 
 def autoencoder_metrics(recon: jax.Array, loss: jax.Array, **penalties: jax.Array) -> dict:
     """The metrics of an objective without a density: loss and recon [batch] (nats), and its
     penalties (scalars)."""
     return {"loss": loss, "recon": recon, **penalties}
-
-
-def _prior_draws(rng: jax.Array, z: jax.Array) -> jax.Array:
-    """As many draws of N(0, I) as codes in the batch: [n, d]."""
-    return jax.random.normal(rng, z.shape, z.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +57,7 @@ class WAE(Objective):
         model_rng, prior_rng = jax.random.split(rng)
         out = forward(model, params, batch, model_rng)
         recon = -out.log_px_z
-        penalty = mmd(out.z, _prior_draws(prior_rng, out.z), self.kernel)
+        penalty = mmd(out.z, prior_draws(prior_rng, out.z), self.kernel)
         loss = jnp.mean(recon) + self.weight * penalty
         return loss, autoencoder_metrics(recon, jnp.broadcast_to(loss, recon.shape), mmd=penalty), None
 
@@ -85,7 +80,7 @@ class SWAE(Objective):
         model_rng, prior_rng, proj_rng = jax.random.split(rng, 3)
         out = forward(model, params, batch, model_rng)
         recon = -out.log_px_z
-        penalty = sliced_wasserstein(out.z, _prior_draws(prior_rng, out.z), proj_rng, self.num_projections)
+        penalty = sliced_wasserstein(out.z, prior_draws(prior_rng, out.z), proj_rng, self.num_projections)
         loss = jnp.mean(recon) + self.weight * penalty
         return loss, autoencoder_metrics(recon, jnp.broadcast_to(loss, recon.shape), sliced_wasserstein=penalty), None
 

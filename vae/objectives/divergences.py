@@ -53,6 +53,11 @@ def mmd(z_q: jax.Array, z_p: jax.Array, kernel: str = "imq", scale: float | None
     return within(z_q) + within(z_p) - 2.0 * cross
 
 
+def prior_draws(rng: jax.Array, z: jax.Array) -> jax.Array:
+    """As many draws of the reference N(0, I) as codes in the batch: [n, d] for z [n, d]."""
+    return jax.random.normal(rng, z.shape, z.dtype)
+
+
 def random_directions(rng: jax.Array, num: int, dim: int) -> jax.Array:
     """`num` directions drawn uniformly on the unit sphere S^{dim-1}: [num, dim]."""
     v = jax.random.normal(rng, (num, dim))

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from vae.objectives.base import Objective, elbo_metrics, forward
-from vae.objectives.divergences import mmd
+from vae.objectives.divergences import mmd, prior_draws
 from vae.objectives.similarity import log_cosh, ms_ssim
 
 
@@ -43,7 +43,7 @@ class InfoVAE(Objective):
         model_rng, prior_rng = jax.random.split(rng)
         out = forward(model, params, batch, model_rng)
         recon = -out.log_px_z
-        penalty = mmd(out.z, jax.random.normal(prior_rng, out.z.shape, out.z.dtype), self.kernel)
+        penalty = mmd(out.z, prior_draws(prior_rng, out.z), self.kernel)
         loss_ex = recon + (1.0 - self.alpha) * out.kl + (self.alpha + self.lam - 1.0) * penalty
         metrics = elbo_metrics(batch["image"], recon, out.kl, loss_ex, model)
         metrics["mmd"] = penalty
@@ -74,9 +74,7 @@ class PerceptualVAE(Objective):
     feature_init: Callable[[jax.Array, tuple[int, ...]], Any] | None = None
     trained_features: str | None = None
 
-    @property
-    def per_example(self) -> bool:
-        return True
+    per_example = True
 
     def init_extra(self, model, params, rng, image_shape):
         if self.cost != "features":

@@ -6,6 +6,7 @@ GMM); until the toolkit's fitted samplers exist they sample z ~ N(0, I), which t
 never matched to. Leaves out: RAE-SN (spectral normalization). See `vae.objectives.autoencoders.RAE`."""
 
 from vae.objectives import RAE
+from vae import registry
 from vae.registry import Variant, register
 from vae.variants.common import autoencoder, normal_prior_only
 
@@ -16,7 +17,7 @@ PAPER = "Ghosh et al. 2020, From Variational to Deterministic Autoencoders, eq. 
 
 def _variant(name: str, regularizer: str, summary: str) -> Variant:
     def objective(config, *, dataset_size, total_steps):
-        variant = VARIANTS[name]
+        variant = registry.get(name)
         return RAE(regularizer=regularizer, latent_weight=variant.value(config, "objective.latent_weight"),
                    decoder_weight=variant.value(config, "objective.decoder_weight"))
 
@@ -28,6 +29,5 @@ def _variant(name: str, regularizer: str, summary: str) -> Variant:
     ))
 
 
-VARIANTS: dict[str, Variant] = {}
-VARIANTS["rae_l2"] = _variant("rae_l2", "l2", "RAE, decoder L2 penalty")
-VARIANTS["rae_gp"] = _variant("rae_gp", "gp", "RAE, decoder gradient penalty")
+RAE_L2 = _variant("rae_l2", "l2", "RAE, decoder L2 penalty")
+RAE_GP = _variant("rae_gp", "gp", "RAE, decoder gradient penalty")
