@@ -1,9 +1,10 @@
 """Trains presets one after another and prints a table: preset, steps, wall time, test loss/ELBO.
 
-    python -m experiments.run_presets [--presets a,b,...] [--zoo] [--steps N] [--sprites-steps N]
+    python -m experiments.run_presets [--presets a,b,...] [--zoo] [--zoo3] [--steps N] [--sprites-steps N]
                                       [--evaluate] [--iwae-samples K] [--out DIR]
 
 --zoo: the presets of vae/presets/zoo.py plus quickstart (the model zoo on equal terms).
+--zoo3: the same for vae/presets/zoo3.py (posteriors, geometries, bounds, hierarchies).
 --evaluate: after training, `vae evaluate --sample-quality` on each run (reconstruction error,
 fd_classifier, precision / recall, IWAE with k = --iwae-samples where the variant has a density).
 Writes DIR/presets_table.json. Each run goes to DIR/<preset> (replaced if present).
@@ -17,7 +18,7 @@ import os
 
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
-from vae.presets import get_preset, list_presets, zoo
+from vae.presets import get_preset, list_presets, zoo, zoo3
 from vae.run import train
 
 
@@ -41,11 +42,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override train.steps for every preset")
     parser.add_argument("--sprites-steps", type=int, default=None, help="override train.steps for sprites presets")
     parser.add_argument("--zoo", action="store_true", help="the zoo presets (vae/presets/zoo.py) and quickstart")
+    parser.add_argument("--zoo3", action="store_true", help="the presets of vae/presets/zoo3.py and quickstart")
     parser.add_argument("--evaluate", action="store_true", help="add vae evaluate --sample-quality columns")
     parser.add_argument("--iwae-samples", type=int, default=1000, help="k of the evaluation's IWAE (--evaluate)")
     parser.add_argument("--out", default="runs/presets")
     args = parser.parse_args()
-    default = ["quickstart", *zoo.PRESETS] if args.zoo else [n for n, _ in list_presets()]
+    default = [n for n, _ in list_presets()]
+    if args.zoo or args.zoo3:
+        default = ["quickstart", *(zoo.PRESETS if args.zoo else ()), *(zoo3.PRESETS if args.zoo3 else ())]
     names = [n for n in args.presets.split(",") if n] or default
     rows = []
     for name in names:

@@ -203,8 +203,8 @@ def test_vq_ema_update_and_straight_through():
     assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree_util.tree_leaves(grads["encoder"]))  # straight-through
 
 
-def test_hvae_and_cvae_and_priors_give_finite_losses():
-    for name, kw in [("hvae", {"bottom_latent_dim": 6}), ("cvae", {}), ("vae", {"prior": "mog"}),
+def test_ladder_vae_and_cvae_and_priors_give_finite_losses():
+    for name, kw in [("ladder_vae", {"bottom_latent_dim": 6}), ("cvae", {}), ("vae", {"prior": "mog"}),
                      ("vae", {"prior": "vamp", "prior_components": 4})]:
         model, params, batch = _setup(name=name, **kw)
         loss, m = ELBO()(model, params, batch, jax.random.PRNGKey(0), jnp.asarray(0))

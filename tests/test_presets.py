@@ -8,12 +8,12 @@ import pytest
 from vae import registry
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
-from vae.presets import get_preset, list_presets, zoo
+from vae.presets import get_preset, list_presets, zoo, zoo3
 from vae.run import setup, train
 
 REQUIRED = {"quickstart", "vae_mnist5k", "iwae_mnist5k", "beta_vae_sprites", "factor_vae_sprites",
             "beta_tcvae_sprites", "annealed_vae_sprites", "dip_vae_sprites", "cvae_mnist5k", "vamp_mnist5k",
-            "vqvae_mnist5k", "hvae_mnist5k", "mnist_iwae_burda"}
+            "vqvae_mnist5k", "ladder_vae_mnist5k", "mnist_iwae_burda"}
 
 
 def test_required_presets_exist():
@@ -52,7 +52,7 @@ def test_preset_trains_and_lowers_its_loss(tmp_path, name):
     assert np.isfinite(summary["test_elbo"])
 
 
-ZOO = zoo.PRESETS
+ZOO = zoo.PRESETS + zoo3.PRESETS
 
 
 def test_every_zoo_variant_has_a_preset():
@@ -60,6 +60,7 @@ def test_every_zoo_variant_has_a_preset():
     assert {"ae", "wae", "info_vae", "swae", "rae_l2", "rae_gp", "aae", "vae_gan", "msssim_vae", "dfc_vae",
             "logcosh_vae"} <= variants
     assert get_preset("vae_patchgan_mnist5k").objective.adversarial == "patchgan"
+    assert {"miwae", "piwae", "ciwae", "vae_nf", "vae_iaf"} <= {get_preset(n).model.name for n in zoo3.PRESETS}
 
 
 @pytest.mark.slow

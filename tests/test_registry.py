@@ -12,15 +12,16 @@ from vae import registry
 from vae.config import (Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, check_variant_fields,
                         model_names)
 from vae.models import VQVAE, Autoencoder, LadderVAE, LatentVariableModel, NoDensityError, PointMass
-from vae.objectives import (AAE, AE, ELBO, IWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE,
-                            InfoVAE, PerceptualVAE, VQObjective)
+from vae.objectives import (AAE, AE, CIWAE, ELBO, IWAE, MIWAE, PIWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE,
+                            DIPVAE, FactorVAE, InfoVAE, PerceptualVAE, VQObjective)
 from vae.variants import build_model, build_objective
 
-BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "hvae": ELBO, "annealed_vae": AnnealedVAE,
+BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "ladder_vae": ELBO, "annealed_vae": AnnealedVAE,
             "beta_tcvae": BetaTCVAE, "factor_vae": FactorVAE, "dip_vae_i": DIPVAE, "dip_vae_ii": DIPVAE,
             "iwae": IWAE, "vqvae": VQObjective, "ae": AE, "wae": WAE, "swae": SWAE, "rae_l2": RAE, "rae_gp": RAE,
             "aae": AAE, "info_vae": InfoVAE, "logcosh_vae": PerceptualVAE, "msssim_vae": PerceptualVAE,
-            "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN}
+            "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN, "miwae": MIWAE, "piwae": PIWAE, "ciwae": CIWAE,
+            "vae_nf": ELBO, "vae_iaf": ELBO}
 MODULES = {"dip_vae_i": "dip_vae", "dip_vae_ii": "dip_vae", "rae_l2": "rae", "rae_gp": "rae"}
 NO_DENSITY = {"ae", "wae", "swae", "rae_l2", "rae_gp", "aae"}
 
@@ -124,7 +125,7 @@ def test_vqvae_returns_the_shared_output_with_an_honest_point_mass():
 
 
 def test_the_ladder_vae_decodes_through_its_top_level():
-    model = build_model(ModelConfig(name="hvae", latent_dim=3, bottom_latent_dim=5, hidden=(8,)), (4, 4, 1))
+    model = build_model(ModelConfig(name="ladder_vae", latent_dim=3, bottom_latent_dim=5, hidden=(8,)), (4, 4, 1))
     assert isinstance(model, LadderVAE) and model.latent_dim == 3
 
 
@@ -133,7 +134,8 @@ def test_every_variant_honours_the_written_interface(name):
     """encode -> posterior [B, d], decode keeps leading sample axes, __call__ -> VAEOutput,
     log_importance_weights -> [k, B], reconstruct / generate -> images, sample_prior -> [n, d]."""
     shape, b, k = (4, 4, 1), 3, 2
-    cfg = ModelConfig(name=name, hidden=(8,), latent_dim=4, code_dim=2, num_codes=8, bottom_latent_dim=3)
+    cfg = ModelConfig(name=name, hidden=(8,), latent_dim=4, code_dim=2, num_codes=8, bottom_latent_dim=3,
+                      **({"flow_length": 2, "flow_hidden": 8} if name in ("vae_nf", "vae_iaf") else {}))
     model = build_model(cfg, shape, num_classes=3)
     x = jnp.asarray(np.random.default_rng(0).random((b, *shape)) < 0.5, jnp.float32)
     y = jnp.arange(b) % 3 if model.num_classes else None

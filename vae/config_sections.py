@@ -57,7 +57,7 @@ class ModelConfig:
 
     name: the variant (and so the objective), any registered name (`vae.config.model_names()`):
       vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii, iwae, cvae
-      (conditional on labels), vqvae, hvae (two-level ladder VAE; latent_dim is the top level,
+      (conditional on labels), vqvae, ladder_vae (two-level ladder VAE; latent_dim is the top level,
       bottom_latent_dim the lower one); see `vae/variants/`.
     architecture: `mlp` (dense layers of `hidden` units), `conv` (stride-2 convolutions with
       `channels` filters and mirrored transposed convolutions), `burgess` (the 64x64 conv net
@@ -70,6 +70,8 @@ class ModelConfig:
       `logistic_mixture` (discretized, `num_mixtures` components; 8-bit data), `categorical`
       (256-way per sub-pixel; 8-bit data).
     num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
+    flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
+      variant's default: vae_nf 10, vae_iaf 2); flow_hidden: vae_iaf's MADE width (None: 320).
     """
 
     name: str = "vae"
@@ -88,6 +90,9 @@ class ModelConfig:
     bottom_latent_dim: int = 32
     num_codes: int = 512
     code_dim: int = 8
+    flow: str = "planar"
+    flow_length: int | None = None
+    flow_hidden: int | None = None
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -96,6 +101,10 @@ class ModelConfig:
         _check_choice("model.activation", self.activation, ("relu", "tanh", "elu", "leaky_relu", "silu"))
         _check_choice("model.learn_sigma", self.learn_sigma, ("none", "global", "pixel"))
         _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
+        _check_choice("model.flow", self.flow, ("planar", "radial"))
+        for key in ("flow_length", "flow_hidden"):
+            if getattr(self, key) is not None:
+                _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
                     "num_codes", "code_dim"):
             _check_positive(f"model.{key}", getattr(self, key))
@@ -116,7 +125,10 @@ class ObjectiveConfig:
       capacity_max / capacity_steps: AnnealedVAE's C(t) (25 nats over 100,000 steps).
     tc_estimator: beta_tcvae's mws | mss. dip_lambda_od / dip_lambda_d: DIP-VAE weights (None:
       10 / 100 for DIP-VAE-I, 10 / 10 for DIP-VAE-II). iwae_samples / dreg: IWAE's k and the DReG
-      gradient. disc_learning_rate: FactorVAE discriminator. vq_commitment / vq_decay: VQ-VAE
+      gradient; iwae_samples is also the inner K of miwae / piwae and the K of ciwae, and
+      outer_samples their M (None: the variant's default: iwae k 5; miwae / piwae M = K = 8;
+      ciwae K 64). ciwae_beta: CIWAE's weight of the ELBO (0.5). disc_learning_rate: FactorVAE
+      discriminator. vq_commitment / vq_decay: VQ-VAE
       commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
     kernel: imq | rbf, the MMD kernel of wae (default imq) and info_vae (default rbf).
       match_weight: the weight of the code-matching term (None: the variant's default: wae 10,
@@ -145,7 +157,9 @@ class ObjectiveConfig:
     tc_estimator: str = "mws"
     dip_lambda_od: float | None = None
     dip_lambda_d: float | None = None
-    iwae_samples: int = 5
+    iwae_samples: int | None = None
+    outer_samples: int | None = None
+    ciwae_beta: float = 0.5
     dreg: bool = False
     disc_learning_rate: float = 1e-4
     vq_commitment: float = 0.25
@@ -170,9 +184,10 @@ class ObjectiveConfig:
         _check_choice("objective.adversarial", self.adversarial, ("none", "patchgan"))
         if self.kernel is not None:
             _check_choice("objective.kernel", self.kernel, ("imq", "rbf"))
-        for key in ("match_weight", "latent_weight", "decoder_weight", "ssim_scales"):
+        for key in ("match_weight", "latent_weight", "decoder_weight", "ssim_scales", "iwae_samples", "outer_samples"):
             if getattr(self, key) is not None:
-                _check_positive(f"objective.{key}", getattr(self, key), allow_zero=key != "ssim_scales")
+                _check_positive(f"objective.{key}", getattr(self, key),
+                                allow_zero=key not in ("ssim_scales", "iwae_samples", "outer_samples"))
         for key in ("info_alpha", "feature_weight", "gan_gamma", "adversarial_start", "adversarial_weight"):
             _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
         if any(c <= 0 for c in self.disc_channels):
@@ -187,10 +202,12 @@ class ObjectiveConfig:
                 _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
         for key in ("kl_warmup_steps", "free_bits", "capacity_max", "vq_commitment"):
             _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_cycles", "free_bits_group", "capacity_steps", "iwae_samples", "disc_learning_rate"):
+        for key in ("kl_cycles", "free_bits_group", "capacity_steps", "disc_learning_rate"):
             _check_positive(f"objective.{key}", getattr(self, key))
         if not 0 < self.kl_cycle_ratio <= 1:
             raise ConfigError(f"objective.kl_cycle_ratio={self.kl_cycle_ratio!r} must be in (0, 1]")
+        if not 0 <= self.ciwae_beta <= 1:
+            raise ConfigError(f"objective.ciwae_beta={self.ciwae_beta!r} must be in [0, 1]")
         if not 0 <= self.vq_decay < 1:
             raise ConfigError(f"objective.vq_decay={self.vq_decay!r} must be in [0, 1)")
 

@@ -75,6 +75,11 @@ class Variant:
 
 
 _VARIANTS: dict[str, Variant] = {}
+# Names that were taken back: asking for one explains where its model went.
+RENAMED = {"hvae": "model.name='hvae' is ambiguous and no longer used: the two-level ladder VAE "
+                   "(Sønderby et al. 2016) that had this name is 'ladder_vae'; in the literature (and pythae) "
+                   "HVAE is the Hamiltonian VAE (Caterini et al. 2018), which will be 'hamiltonian_vae'. "
+                   "A run saved with 'hvae' trains the same model with model.name=ladder_vae"}
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
@@ -108,5 +113,7 @@ def get(name: str) -> Variant:
     try:
         return _VARIANTS[name]
     except KeyError:
+        if name in RENAMED:
+            raise ConfigError(RENAMED[name]) from None
         raise ConfigError(f"model.name={name!r} is not allowed; choose one of {', '.join(map(repr, _VARIANTS))} "
                           "(or register your own with vae.register_variant)") from None

@@ -17,6 +17,7 @@ from vae.models.distributions import (
 )
 from vae.models.autoencoder import Autoencoder, NoDensityError
 from vae.models.base import LatentVariableModel, VAEOutput
+from vae.models.flows import FlowPosterior, FlowVAE
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
     BurgessDecoder,
@@ -54,7 +55,8 @@ def build_prior(config: ModelConfig, image_shape):
 
 
 __all__ = [
-    "LatentVariableModel", "VAE", "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
+    "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior",
+    "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
     "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim",

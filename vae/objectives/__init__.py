@@ -5,6 +5,7 @@
     factor_vae         FactorVAE with its discriminator (Kim & Mnih 2018)
     dip_vae            DIP-VAE-I / II (Kumar et al. 2018)
     iwae               IWAE with optional DReG gradients (Burda et al. 2016; Tucker et al. 2019)
+    multisample        MIWAE, CIWAE, PIWAE (Rainforth et al. 2018)
     vq                 VQ-VAE with EMA codebook (van den Oord et al. 2017)
     autoencoders       AE, WAE-MMD (Tolstikhin 2018), SWAE (Kolouri 2019), RAE-L2/GP (Ghosh 2020)
     reconstruction     InfoVAE (Zhao 2019), log-cosh / MS-SSIM / feature-perceptual VAEs
@@ -26,6 +27,7 @@ from vae.objectives.elbo import ELBO, AnnealedVAE
 from vae.objectives.factor_vae import FactorVAE, permute_dims
 from vae.objectives.divergences import mmd, sliced_wasserstein
 from vae.objectives.iwae import IWAE
+from vae.objectives.multisample import CIWAE, MIWAE, PIWAE, ciwae_bound, iwae_bound, miwae_bound
 from vae.objectives.patchgan import AdversarialTerm
 from vae.objectives.reconstruction import InfoVAE, PerceptualVAE
 from vae.objectives.schedules import free_bits_kl, make_kl_schedule
@@ -37,4 +39,5 @@ __all__ = [
     "bits_per_dim", "elbo_metrics", "forward", "free_bits_kl", "make_kl_schedule", "tc_decomposition",
     "dip_covariance", "permute_dims", "AE", "WAE", "SWAE", "RAE", "AAE", "VAEGAN", "InfoVAE",
     "PerceptualVAE", "AdversarialTerm", "autoencoder_metrics", "decoder_gradient_penalty", "mmd", "sliced_wasserstein",
+    "MIWAE", "CIWAE", "PIWAE", "iwae_bound", "miwae_bound", "ciwae_bound",
 ]

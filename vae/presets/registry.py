@@ -11,6 +11,7 @@ from vae.errors import ConfigError
 
 _REGISTRY: dict[str, Callable[[], Config]] = {}
 DEFAULT_PRESET = "quickstart"
+RENAMED = {"hvae_mnist5k": "ladder_vae_mnist5k"}  # old name -> new name
 
 
 def register(fn: Callable[[], Config]) -> Callable[[], Config]:
@@ -22,6 +23,8 @@ def register(fn: Callable[[], Config]) -> Callable[[], Config]:
 def get_preset(name: str) -> Config:
     """The Config of preset `name`, with `name` set as its run name."""
     if name not in _REGISTRY:
+        if name in RENAMED:
+            raise ConfigError(f"preset {name!r} is now {RENAMED[name]!r} (the ladder VAE's model.name is 'ladder_vae')")
         raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(sorted(_REGISTRY))}")
     config = _REGISTRY[name]()
     return config if config.name == name else dataclasses.replace(config, name=name)

@@ -13,7 +13,8 @@ from vae.presets.mnist import MLP, MNIST5K, MNIST_OPTIM, MNIST_TRAIN
 from vae.presets.registry import register
 
 
-def _preset(name: str, variant: str, objective: ObjectiveConfig | None = None) -> Config:
+def mnist5k_preset(name: str, variant: str, objective: ObjectiveConfig | None = None) -> Config:
+    """`variant` on the quickstart's terms (network, data, optimizer, budget), with `objective`."""
     return Config(name=name, data=MNIST5K, model=dataclasses.replace(MLP, name=variant),
                   objective=objective or ObjectiveConfig(), optim=MNIST_OPTIM, train=MNIST_TRAIN)
 
@@ -24,7 +25,7 @@ def ae_mnist5k() -> Config:
 
         vae train --preset ae_mnist5k
     """
-    return _preset("ae_mnist5k", "ae")
+    return mnist5k_preset("ae_mnist5k", "ae")
 
 
 @register
@@ -33,7 +34,7 @@ def wae_mnist5k() -> Config:
 
         vae train --preset wae_mnist5k
     """
-    return _preset("wae_mnist5k", "wae")
+    return mnist5k_preset("wae_mnist5k", "wae")
 
 
 @register
@@ -42,7 +43,7 @@ def swae_mnist5k() -> Config:
 
         vae train --preset swae_mnist5k
     """
-    return _preset("swae_mnist5k", "swae")
+    return mnist5k_preset("swae_mnist5k", "swae")
 
 
 @register
@@ -51,7 +52,7 @@ def rae_l2_mnist5k() -> Config:
 
         vae train --preset rae_l2_mnist5k
     """
-    return _preset("rae_l2_mnist5k", "rae_l2")
+    return mnist5k_preset("rae_l2_mnist5k", "rae_l2")
 
 
 @register
@@ -60,7 +61,7 @@ def rae_gp_mnist5k() -> Config:
 
         vae train --preset rae_gp_mnist5k
     """
-    return _preset("rae_gp_mnist5k", "rae_gp")
+    return mnist5k_preset("rae_gp_mnist5k", "rae_gp")
 
 
 @register
@@ -69,7 +70,7 @@ def aae_mnist5k() -> Config:
 
         vae train --preset aae_mnist5k
     """
-    return _preset("aae_mnist5k", "aae")
+    return mnist5k_preset("aae_mnist5k", "aae")
 
 
 @register
@@ -78,7 +79,7 @@ def info_vae_mnist5k() -> Config:
 
         vae train --preset info_vae_mnist5k
     """
-    return _preset("info_vae_mnist5k", "info_vae")
+    return mnist5k_preset("info_vae_mnist5k", "info_vae")
 
 
 @register
@@ -87,7 +88,7 @@ def logcosh_vae_mnist5k() -> Config:
 
         vae train --preset logcosh_vae_mnist5k
     """
-    return _preset("logcosh_vae_mnist5k", "logcosh_vae")
+    return mnist5k_preset("logcosh_vae_mnist5k", "logcosh_vae")
 
 
 @register
@@ -96,7 +97,7 @@ def msssim_vae_mnist5k() -> Config:
 
         vae train --preset msssim_vae_mnist5k
     """
-    return _preset("msssim_vae_mnist5k", "msssim_vae")
+    return mnist5k_preset("msssim_vae_mnist5k", "msssim_vae")
 
 
 @register
@@ -107,7 +108,7 @@ def dfc_vae_mnist5k() -> Config:
 
     Trains the dataset classifier first (1,500 steps, cached in RUN_DIR/classifier/).
     """
-    return _preset("dfc_vae_mnist5k", "dfc_vae")
+    return mnist5k_preset("dfc_vae_mnist5k", "dfc_vae")
 
 
 @register
@@ -119,7 +120,7 @@ def vae_gan_mnist5k() -> Config:
     The discriminator's convolutions are narrowed to 16-32-64 for this CPU (the default 32-64-128
     costs 3.4x per step here; benchmarks/NOTES.md, "Model zoo II").
     """
-    return _preset("vae_gan_mnist5k", "vae_gan", ObjectiveConfig(disc_channels=(16, 32, 64)))
+    return mnist5k_preset("vae_gan_mnist5k", "vae_gan", ObjectiveConfig(disc_channels=(16, 32, 64)))
 
 
 @register
@@ -131,7 +132,7 @@ def vae_patchgan_mnist5k() -> Config:
     The PatchGAN's convolutions are narrowed to 16-32-64 for this CPU (64-128-256 costs 9x per
     step here; benchmarks/NOTES.md, "Model zoo II").
     """
-    return _preset("vae_patchgan_mnist5k", "vae", ObjectiveConfig(adversarial="patchgan", adversarial_start=3000,
+    return mnist5k_preset("vae_patchgan_mnist5k", "vae", ObjectiveConfig(adversarial="patchgan", adversarial_start=3000,
                                                                   disc_channels=(16, 32, 64)))
 
 

@@ -8,8 +8,10 @@ registry, so a variant registered from a notebook builds the same way. `gaussian
     beta_tcvae, factor_vae       total correlation (Chen 2018; Kim & Mnih 2018)
     dip_vae_i, dip_vae_ii        covariance matching (Kumar 2018)
     iwae                         importance-weighted bound (Burda 2016)
+    miwae, piwae, ciwae          multi-sample bounds (Rainforth 2018)
+    vae_nf, vae_iaf              flow posteriors: planar / radial (Rezende 2015), IAF (Kingma 2016)
     vqvae                        vector quantization (van den Oord 2017)
-    hvae                         two-level ladder VAE (Sønderby 2016)
+    ladder_vae                   two-level ladder VAE (Sønderby 2016)
     ae, wae, swae, rae_l2, rae_gp, aae   deterministic autoencoders, no density (Tolstikhin 2018;
                                  Kolouri 2019; Ghosh 2020; Makhzani 2016)
     info_vae                     MMD on the aggregate posterior (Zhao 2019)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from vae.config import Config, ConfigError, ModelConfig
 from vae.models import VAE, Autoencoder, build_likelihood, build_networks, build_prior
+from vae.models.flows import FlowVAE, encoder_latent_dim
 from vae.objectives import ELBO, make_kl_schedule
 from vae.registry import Variant
 
-ELBO_READS = ("objective.beta", "objective.kl_schedule", "objective.kl_warmup_steps", "objective.kl_cycles",
-              "objective.kl_cycle_ratio", "objective.free_bits", "objective.free_bits_group")
+# The ELBO's fields: its KL schedule (all ELBO-trained variants), and free bits (those with a KL per latent).
+SCHEDULE_READS = ("objective.beta", "objective.kl_schedule", "objective.kl_warmup_steps", "objective.kl_cycles",
+                  "objective.kl_cycle_ratio")
+ELBO_READS = (*SCHEDULE_READS, "objective.free_bits", "objective.free_bits_group")
 
 
 def networks(config: ModelConfig, image_shape: tuple[int, int, int], out_channels: int, *,
@@ -32,6 +35,25 @@ def gaussian_vae(config: ModelConfig, image_shape: tuple[int, int, int], num_cla
     encoder, decoder = networks(config, image_shape, likelihood.param_channels(image_shape[-1]), extra_channels=n_cls)
     return VAE(encoder=encoder, decoder=decoder, prior=build_prior(config, image_shape), likelihood=likelihood,
                latent_dim=config.latent_dim, num_classes=n_cls)
+
+
+def flow_vae(config: ModelConfig, image_shape: tuple[int, int, int], *, flow: str, length: int,
+             hidden: int = 1) -> FlowVAE:
+    """The VAE a ModelConfig describes with a flow posterior of `length` `flow` steps (the
+    encoder widened to output the flow's parameters or context; see `vae.models.flows`)."""
+    likelihood = build_likelihood(config)
+    encoder, decoder = networks(config, image_shape, likelihood.param_channels(image_shape[-1]),
+                                latent_dim=encoder_latent_dim(flow, length, config.latent_dim, hidden))
+    return FlowVAE(encoder=encoder, decoder=decoder, prior=build_prior(config, image_shape), likelihood=likelihood,
+                   latent_dim=config.latent_dim, flow=flow, flow_length=length, flow_hidden=hidden)
+
+
+def elbo_without_free_bits(config: Config, variant: Variant, total_steps: int) -> ELBO:
+    """The ELBO with the config's KL schedule, for variants whose KL has no per-latent form."""
+    o = config.objective
+    schedule = make_kl_schedule(o.kl_schedule, total_steps=total_steps, warmup_steps=o.kl_warmup_steps,
+                                num_cycles=o.kl_cycles, ratio=o.kl_cycle_ratio)
+    return ELBO(beta=variant.value(config, "objective.beta"), kl_schedule=schedule)
 
 
 def autoencoder(config: ModelConfig, image_shape: tuple[int, int, int]) -> Autoencoder:

@@ -1,7 +1,8 @@
-"""`hvae`: a two-level ladder VAE (Sønderby et al. 2016, sec. 2.2, eq. 18-19): latent_dim is the
+"""`ladder_vae`: a two-level ladder VAE (Sønderby et al. 2016, sec. 2.2, eq. 18-19): latent_dim is the
 top level, bottom_latent_dim the lower one; trained on the ELBO (KL warm-up via
 objective.kl_schedule). Leaves out: batch normalization and hierarchies deeper than two
-stochastic layers. See `vae.models.hierarchical`."""
+stochastic layers. See `vae.models.hierarchical`. It was called `hvae` before
+session 7; that name now raises an error naming this variant and the Hamiltonian VAE."""
 
 from vae.models import LadderVAE, StandardNormalPrior, build_likelihood
 from vae.registry import Variant, register
@@ -17,7 +18,7 @@ def _model(config, image_shape, num_classes):
 
 
 VARIANT = register(Variant(
-    name="hvae",
+    name="ladder_vae",
     build_model=_model,
     build_objective=lambda config, *, dataset_size, total_steps: elbo(config, VARIANT, total_steps),
     reads=(*ELBO_READS, "model.bottom_latent_dim"),
