@@ -72,6 +72,7 @@ class ModelConfig:
     num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
     flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
       variant's default: vae_nf 10, vae_iaf 2); flow_hidden: vae_iaf's MADE width (None: 320).
+    categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10).
     """
 
     name: str = "vae"
@@ -93,6 +94,7 @@ class ModelConfig:
     flow: str = "planar"
     flow_length: int | None = None
     flow_hidden: int | None = None
+    categories: int = 10
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -106,7 +108,7 @@ class ModelConfig:
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
-                    "num_codes", "code_dim"):
+                    "num_codes", "code_dim", "categories"):
             _check_positive(f"model.{key}", getattr(self, key))
         for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
             if not sizes or any(s <= 0 for s in sizes):
@@ -128,7 +130,9 @@ class ObjectiveConfig:
       gradient; iwae_samples is also the inner K of miwae / piwae and the K of ciwae, and
       outer_samples their M (None: the variant's default: iwae k 5; miwae / piwae M = K = 8;
       ciwae K 64). ciwae_beta: CIWAE's weight of the ELBO (0.5). disc_learning_rate: FactorVAE
-      discriminator. vq_commitment / vq_decay: VQ-VAE
+      discriminator. temperature / min_temperature / anneal_rate: categorical_vae's Gumbel-softmax
+      schedule max(min, temperature exp(-rate t)) (1, 0.5, 1e-5); categorical_kl: its KL, `discrete`
+      (closed form) or `relaxed` (the concrete densities' one-sample estimate). vq_commitment / vq_decay: VQ-VAE
       commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
     kernel: imq | rbf, the MMD kernel of wae (default imq) and info_vae (default rbf).
       match_weight: the weight of the code-matching term (None: the variant's default: wae 10,
@@ -160,6 +164,10 @@ class ObjectiveConfig:
     iwae_samples: int | None = None
     outer_samples: int | None = None
     ciwae_beta: float = 0.5
+    temperature: float = 1.0
+    min_temperature: float = 0.5
+    anneal_rate: float = 1e-5
+    categorical_kl: str = "discrete"
     dreg: bool = False
     disc_learning_rate: float = 1e-4
     vq_commitment: float = 0.25
@@ -182,6 +190,10 @@ class ObjectiveConfig:
     def __post_init__(self):
         _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
         _check_choice("objective.adversarial", self.adversarial, ("none", "patchgan"))
+        _check_choice("objective.categorical_kl", self.categorical_kl, ("discrete", "relaxed"))
+        for key in ("temperature", "min_temperature"):
+            _check_positive(f"objective.{key}", getattr(self, key))
+        _check_positive("objective.anneal_rate", self.anneal_rate, allow_zero=True)
         if self.kernel is not None:
             _check_choice("objective.kernel", self.kernel, ("imq", "rbf"))
         for key in ("match_weight", "latent_weight", "decoder_weight", "ssim_scales", "iwae_samples", "outer_samples"):

@@ -17,6 +17,7 @@ from vae.models.distributions import (
 )
 from vae.models.autoencoder import Autoencoder, NoDensityError
 from vae.models.base import LatentVariableModel, VAEOutput
+from vae.models.categorical import CategoricalPosterior, CategoricalVAE
 from vae.models.flows import FlowPosterior, FlowVAE
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
@@ -55,7 +56,7 @@ def build_prior(config: ModelConfig, image_shape):
 
 
 __all__ = [
-    "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior",
+    "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior",
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
