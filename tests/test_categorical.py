@@ -106,3 +106,31 @@ def test_objective_follows_the_temperature_schedule_and_reports_the_discrete_elb
     q = model.apply({"params": params}, x, method=type(model).encode)
     np.testing.assert_allclose(m["kl"], q.kl_uniform(), rtol=1e-6)       # closed form in the reported ELBO
     assert np.isfinite(float(loss)) and np.all(np.isfinite(m["elbo"]))
+
+
+def test_joint_vae_kls_capacities_and_loss_against_a_hand_computation():
+    cfg = Config(model=ModelConfig(name="joint_vae", latent_dim=2, categories=3, num_discrete=2, hidden=(8,)),
+                 objective=ObjectiveConfig(capacity_steps=100))
+    objective = build_objective(cfg, dataset_size=10, total_steps=10)
+    assert (objective.gamma, objective.cont_capacity, objective.temperature) == (30.0, 5.0, 0.67)
+    np.testing.assert_allclose(objective.capacities(20), (1.0, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(objective.capacities(10_000), (5.0, 2 * np.log(3)), rtol=1e-6)  # capped at log K
+    model = build_model(cfg.model, SHAPE)
+    assert model.latent_dim == 2 + 2 * 3
+    params = create_train_state(model, optax.adam(1e-3), SHAPE, seed=0).params
+    x = (jax.random.uniform(jax.random.PRNGKey(0), (3, *SHAPE)) > 0.5).astype(jnp.float32)
+    q = model.apply({"params": params}, x, method=type(model).encode)
+    mean, var = np.asarray(q.gaussian.mean), np.exp(np.asarray(q.gaussian.log_var))
+    probs = np.asarray(jax.nn.softmax(q.discrete.logits))
+    kl = 0.5 * (var + mean**2 - 1 - np.log(var)).sum(1) + (probs * np.log(probs * 3)).sum((1, 2))
+    out = model.apply({"params": params}, x, rngs={"sample": jax.random.PRNGKey(1)})
+    np.testing.assert_allclose(out.kl, kl, rtol=1e-5)
+    assert np.all(np.asarray(out.z)[:, 2:].reshape(3, 2, 3).sum(-1) == 1)          # exact one-hot codes
+    rng, step = jax.random.PRNGKey(2), 20
+    loss, m = objective(model, params, {"image": x}, rng, jnp.asarray(step))
+    log_px, kl_c, kl_d = model.apply({"params": params}, x, 0.67, rngs={"sample": jax.random.split(rng)[0]},
+                                     method=type(model).relaxed)
+    expect = -np.mean(log_px) + 30 * (abs(np.mean(kl_c) - 1.0) + abs(np.mean(kl_d) - 1.0))
+    np.testing.assert_allclose(loss, expect, rtol=1e-5)
+    lw = model.apply({"params": params}, x, 4, rngs={"sample": rng}, method=type(model).log_importance_weights)
+    assert lw.shape == (4, 3) and np.all(np.isfinite(lw))

@@ -12,7 +12,7 @@ from vae import registry
 from vae.config import (Config, ConfigError, ModelConfig, ObjectiveConfig, apply_overrides, check_variant_fields,
                         model_names)
 from vae.models import VQVAE, Autoencoder, LadderVAE, LatentVariableModel, NoDensityError, PointMass
-from vae.objectives import (AAE, AE, CIWAE, ELBO, GumbelSoftmaxELBO, IWAE, MIWAE, PIWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE,
+from vae.objectives import (AAE, AE, CIWAE, ELBO, GumbelSoftmaxELBO, JointVAEObjective, IWAE, MIWAE, PIWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE,
                             DIPVAE, FactorVAE, InfoVAE, PerceptualVAE, VQObjective)
 from vae.variants import build_model, build_objective
 
@@ -21,7 +21,8 @@ BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "ladder_vae": ELBO, "an
             "iwae": IWAE, "vqvae": VQObjective, "ae": AE, "wae": WAE, "swae": SWAE, "rae_l2": RAE, "rae_gp": RAE,
             "aae": AAE, "info_vae": InfoVAE, "logcosh_vae": PerceptualVAE, "msssim_vae": PerceptualVAE,
             "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN, "miwae": MIWAE, "piwae": PIWAE, "ciwae": CIWAE,
-            "vae_nf": ELBO, "vae_iaf": ELBO, "categorical_vae": GumbelSoftmaxELBO}
+            "vae_nf": ELBO, "vae_iaf": ELBO, "categorical_vae": GumbelSoftmaxELBO,
+            "joint_vae": JointVAEObjective}
 MODULES = {"dip_vae_i": "dip_vae", "dip_vae_ii": "dip_vae", "rae_l2": "rae", "rae_gp": "rae"}
 NO_DENSITY = {"ae", "wae", "swae", "rae_l2", "rae_gp", "aae"}
 

@@ -72,7 +72,8 @@ class ModelConfig:
     num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
     flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
       variant's default: vae_nf 10, vae_iaf 2); flow_hidden: vae_iaf's MADE width (None: 320).
-    categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10).
+    categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10);
+      joint_vae: latent_dim continuous dims and num_discrete K-way categorical variables (1).
     """
 
     name: str = "vae"
@@ -95,6 +96,7 @@ class ModelConfig:
     flow_length: int | None = None
     flow_hidden: int | None = None
     categories: int = 10
+    num_discrete: int = 1
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -108,7 +110,7 @@ class ModelConfig:
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
-                    "num_codes", "code_dim", "categories"):
+                    "num_codes", "code_dim", "categories", "num_discrete"):
             _check_positive(f"model.{key}", getattr(self, key))
         for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
             if not sizes or any(s <= 0 for s in sizes):
@@ -124,15 +126,18 @@ class ObjectiveConfig:
       kl_warmup_steps) | cyclical (kl_cycles cycles, rising for kl_cycle_ratio of each; Fu 2019).
     free_bits: nats per group of free_bits_group latent dims (Kingma 2016); 0 disables.
     gamma: AnnealedVAE (1000) / FactorVAE (35) weight (None: the variant's default);
-      capacity_max / capacity_steps: AnnealedVAE's C(t) (25 nats over 100,000 steps).
+      capacity_max / capacity_steps: the capacity C(t) of annealed_vae (25 nats over 100,000 steps)
+      and of joint_vae's continuous KL (5 nats over 25,000 steps); disc_capacity: joint_vae's
+      discrete capacity (5 nats, capped at the discrete latents' log K).
     tc_estimator: beta_tcvae's mws | mss. dip_lambda_od / dip_lambda_d: DIP-VAE weights (None:
       10 / 100 for DIP-VAE-I, 10 / 10 for DIP-VAE-II). iwae_samples / dreg: IWAE's k and the DReG
       gradient; iwae_samples is also the inner K of miwae / piwae and the K of ciwae, and
       outer_samples their M (None: the variant's default: iwae k 5; miwae / piwae M = K = 8;
       ciwae K 64). ciwae_beta: CIWAE's weight of the ELBO (0.5). disc_learning_rate: FactorVAE
       discriminator. temperature / min_temperature / anneal_rate: categorical_vae's Gumbel-softmax
-      schedule max(min, temperature exp(-rate t)) (1, 0.5, 1e-5); categorical_kl: its KL, `discrete`
-      (closed form) or `relaxed` (the concrete densities' one-sample estimate). vq_commitment / vq_decay: VQ-VAE
+      schedule max(min, temperature exp(-rate t)) (1, 0.5, 1e-5; joint_vae: a fixed 0.67);
+      categorical_kl: its KL, `discrete` (closed form) or `relaxed` (the concrete densities'
+      one-sample estimate). vq_commitment / vq_decay: VQ-VAE
       commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
     kernel: imq | rbf, the MMD kernel of wae (default imq) and info_vae (default rbf).
       match_weight: the weight of the code-matching term (None: the variant's default: wae 10,
@@ -156,15 +161,16 @@ class ObjectiveConfig:
     free_bits: float = 0.0
     free_bits_group: int = 1
     gamma: float | None = None
-    capacity_max: float = 25.0
-    capacity_steps: int = 100_000
+    capacity_max: float | None = None
+    capacity_steps: int | None = None
+    disc_capacity: float | None = None
     tc_estimator: str = "mws"
     dip_lambda_od: float | None = None
     dip_lambda_d: float | None = None
     iwae_samples: int | None = None
     outer_samples: int | None = None
     ciwae_beta: float = 0.5
-    temperature: float = 1.0
+    temperature: float | None = None
     min_temperature: float = 0.5
     anneal_rate: float = 1e-5
     categorical_kl: str = "discrete"
@@ -191,8 +197,13 @@ class ObjectiveConfig:
         _check_choice("objective.kl_schedule", self.kl_schedule, ("constant", "linear", "cyclical"))
         _check_choice("objective.adversarial", self.adversarial, ("none", "patchgan"))
         _check_choice("objective.categorical_kl", self.categorical_kl, ("discrete", "relaxed"))
-        for key in ("temperature", "min_temperature"):
-            _check_positive(f"objective.{key}", getattr(self, key))
+        _check_positive("objective.min_temperature", self.min_temperature)
+        for key in ("temperature", "capacity_steps"):
+            if getattr(self, key) is not None:
+                _check_positive(f"objective.{key}", getattr(self, key))
+        for key in ("capacity_max", "disc_capacity"):
+            if getattr(self, key) is not None:
+                _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
         _check_positive("objective.anneal_rate", self.anneal_rate, allow_zero=True)
         if self.kernel is not None:
             _check_choice("objective.kernel", self.kernel, ("imq", "rbf"))
@@ -212,9 +223,9 @@ class ObjectiveConfig:
         for key in ("gamma", "dip_lambda_od", "dip_lambda_d"):
             if getattr(self, key) is not None:
                 _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_warmup_steps", "free_bits", "capacity_max", "vq_commitment"):
+        for key in ("kl_warmup_steps", "free_bits", "vq_commitment"):
             _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_cycles", "free_bits_group", "capacity_steps", "disc_learning_rate"):
+        for key in ("kl_cycles", "free_bits_group", "disc_learning_rate"):
             _check_positive(f"objective.{key}", getattr(self, key))
         if not 0 < self.kl_cycle_ratio <= 1:
             raise ConfigError(f"objective.kl_cycle_ratio={self.kl_cycle_ratio!r} must be in (0, 1]")

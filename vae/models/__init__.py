@@ -19,6 +19,7 @@ from vae.models.autoencoder import Autoencoder, NoDensityError
 from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.categorical import CategoricalPosterior, CategoricalVAE
 from vae.models.flows import FlowPosterior, FlowVAE
+from vae.models.joint import JointPosterior, JointVAE
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
     BurgessDecoder,
@@ -56,7 +57,8 @@ def build_prior(config: ModelConfig, image_shape):
 
 
 __all__ = [
-    "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior",
+    "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior", "JointVAE",
+    "JointPosterior",
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",

@@ -5,7 +5,7 @@
     factor_vae         FactorVAE with its discriminator (Kim & Mnih 2018)
     dip_vae            DIP-VAE-I / II (Kumar et al. 2018)
     iwae               IWAE with optional DReG gradients (Burda et al. 2016; Tucker et al. 2019)
-    gumbel             the Gumbel-softmax ELBO of categorical latents (Jang et al. 2017)
+    gumbel             categorical latents: the Gumbel-softmax ELBO (Jang et al. 2017), JointVAE (Dupont 2018)
     multisample        MIWAE, CIWAE, PIWAE (Rainforth et al. 2018)
     vq                 VQ-VAE with EMA codebook (van den Oord et al. 2017)
     autoencoders       AE, WAE-MMD (Tolstikhin 2018), SWAE (Kolouri 2019), RAE-L2/GP (Ghosh 2020)
@@ -27,7 +27,7 @@ from vae.objectives.dip_vae import DIPVAE, dip_covariance
 from vae.objectives.elbo import ELBO, AnnealedVAE
 from vae.objectives.factor_vae import FactorVAE, permute_dims
 from vae.objectives.divergences import mmd, sliced_wasserstein
-from vae.objectives.gumbel import GumbelSoftmaxELBO, gumbel_temperature
+from vae.objectives.gumbel import GumbelSoftmaxELBO, JointVAEObjective, gumbel_temperature
 from vae.objectives.iwae import IWAE
 from vae.objectives.multisample import CIWAE, MIWAE, PIWAE, ciwae_bound, iwae_bound, miwae_bound
 from vae.objectives.patchgan import AdversarialTerm
@@ -41,5 +41,5 @@ __all__ = [
     "bits_per_dim", "elbo_metrics", "forward", "free_bits_kl", "make_kl_schedule", "tc_decomposition",
     "dip_covariance", "permute_dims", "AE", "WAE", "SWAE", "RAE", "AAE", "VAEGAN", "InfoVAE",
     "PerceptualVAE", "AdversarialTerm", "autoencoder_metrics", "decoder_gradient_penalty", "mmd", "sliced_wasserstein",
-    "GumbelSoftmaxELBO", "gumbel_temperature", "MIWAE", "CIWAE", "PIWAE", "iwae_bound", "miwae_bound", "ciwae_bound",
+    "GumbelSoftmaxELBO", "JointVAEObjective", "gumbel_temperature", "MIWAE", "CIWAE", "PIWAE", "iwae_bound", "miwae_bound", "ciwae_bound",
 ]

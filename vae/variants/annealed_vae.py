@@ -9,8 +9,8 @@ from vae.variants.common import gaussian_vae
 
 
 def _objective(config, *, dataset_size, total_steps):
-    o = config.objective
-    return AnnealedVAE(gamma=VARIANT.value(config, "objective.gamma"), c_max=o.capacity_max, c_steps=o.capacity_steps)
+    value = lambda key: VARIANT.value(config, f"objective.{key}")  # noqa: E731
+    return AnnealedVAE(gamma=value("gamma"), c_max=value("capacity_max"), c_steps=value("capacity_steps"))
 
 
 VARIANT = register(Variant(
@@ -18,7 +18,7 @@ VARIANT = register(Variant(
     build_model=lambda config, image_shape, num_classes: gaussian_vae(config, image_shape),
     build_objective=_objective,
     reads=("objective.gamma", "objective.capacity_max", "objective.capacity_steps"),
-    defaults={"objective.gamma": 1000.0},
+    defaults={"objective.gamma": 1000.0, "objective.capacity_max": 25.0, "objective.capacity_steps": 100_000},
     paper="Burgess et al. 2018, Understanding disentangling in beta-VAE, eq. 8",
     summary="AnnealedVAE (controlled capacity)",
 ))

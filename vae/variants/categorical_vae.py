@@ -26,7 +26,8 @@ def _model(config, image_shape, num_classes):
 
 def _objective(config, *, dataset_size, total_steps):
     o = config.objective
-    return GumbelSoftmaxELBO(beta=VARIANT.value(config, "objective.beta"), initial_temperature=o.temperature,
+    return GumbelSoftmaxELBO(beta=VARIANT.value(config, "objective.beta"),
+                             initial_temperature=VARIANT.value(config, "objective.temperature"),
                              min_temperature=o.min_temperature, anneal_rate=o.anneal_rate, kl=o.categorical_kl)
 
 
@@ -36,7 +37,7 @@ VARIANT = register(Variant(
     build_objective=_objective,
     reads=("model.categories", "objective.beta", "objective.temperature", "objective.min_temperature",
            "objective.anneal_rate", "objective.categorical_kl"),
-    defaults={"objective.beta": 1.0},
+    defaults={"objective.beta": 1.0, "objective.temperature": 1.0},
     paper="Jang et al. 2017, Categorical Reparameterization with Gumbel-Softmax, eq. 1-2; "
           "Maddison et al. 2017, The Concrete Distribution",
     summary="categorical latents, Gumbel-softmax (N x K one-hot)",
