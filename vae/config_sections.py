@@ -74,6 +74,8 @@ class ModelConfig:
       variant's default: vae_nf 10, vae_iaf 2); flow_hidden: vae_iaf's MADE width (None: 320).
     categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10);
       joint_vae: latent_dim continuous dims and num_discrete K-way categorical variables (1).
+    spherical: svae's posterior on the sphere S^{latent_dim - 1}, `vmf` (von Mises-Fisher) or
+      `power_spherical`.
     """
 
     name: str = "vae"
@@ -97,6 +99,7 @@ class ModelConfig:
     flow_hidden: int | None = None
     categories: int = 10
     num_discrete: int = 1
+    spherical: str = "vmf"
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -106,6 +109,7 @@ class ModelConfig:
         _check_choice("model.learn_sigma", self.learn_sigma, ("none", "global", "pixel"))
         _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
         _check_choice("model.flow", self.flow, ("planar", "radial"))
+        _check_choice("model.spherical", self.spherical, ("vmf", "power_spherical"))
         for key in ("flow_length", "flow_hidden"):
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))

@@ -20,6 +20,7 @@ from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.categorical import CategoricalPosterior, CategoricalVAE
 from vae.models.flows import FlowPosterior, FlowVAE
 from vae.models.joint import JointPosterior, JointVAE
+from vae.models.spherical import PowerSpherical, SphericalVAE, VonMisesFisher
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
     BurgessDecoder,
@@ -58,7 +59,7 @@ def build_prior(config: ModelConfig, image_shape):
 
 __all__ = [
     "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior", "JointVAE",
-    "JointPosterior",
+    "JointPosterior", "SphericalVAE", "VonMisesFisher", "PowerSpherical",
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",

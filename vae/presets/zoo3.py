@@ -89,6 +89,18 @@ def joint_vae_mnist5k() -> Config:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, latent_dim=10, categories=10))
 
 
+@register
+def svae_mnist5k() -> Config:
+    """Hyperspherical VAE (Davidson et al. 2018): vMF posterior on S^9, uniform prior, MLP, on mnist5k.
+
+        vae train --preset svae_mnist5k
+
+    A 10-d latent (m = 10, one of the paper's MNIST sizes); the other zoo presets use 16.
+    """
+    config = mnist5k_preset("svae_mnist5k", "svae")
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, latent_dim=10))
+
+
 # Every preset of this module, by name (for experiments.run_presets --zoo3 and the tests).
 PRESETS = tuple(sorted(name for name, fn in list(globals().items())
                        if getattr(fn, "__module__", "") == __name__ and name.endswith("_mnist5k")))
