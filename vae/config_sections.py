@@ -75,7 +75,7 @@ class ModelConfig:
     categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10);
       joint_vae: latent_dim continuous dims and num_discrete K-way categorical variables (1).
     spherical: svae's posterior on the sphere S^{latent_dim - 1}, `vmf` (von Mises-Fisher) or
-      `power_spherical`.
+      `power_spherical`. curvature: c of pvae's Poincaré ball, curvature -c (None: 0.7).
     """
 
     name: str = "vae"
@@ -100,6 +100,7 @@ class ModelConfig:
     categories: int = 10
     num_discrete: int = 1
     spherical: str = "vmf"
+    curvature: float | None = None
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -110,7 +111,7 @@ class ModelConfig:
         _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
         _check_choice("model.flow", self.flow, ("planar", "radial"))
         _check_choice("model.spherical", self.spherical, ("vmf", "power_spherical"))
-        for key in ("flow_length", "flow_hidden"):
+        for key in ("flow_length", "flow_hidden", "curvature"):
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
