@@ -60,7 +60,8 @@ def test_every_zoo_variant_has_a_preset():
     assert {"ae", "wae", "info_vae", "swae", "rae_l2", "rae_gp", "aae", "vae_gan", "msssim_vae", "dfc_vae",
             "logcosh_vae"} <= variants
     assert get_preset("vae_patchgan_mnist5k").objective.adversarial == "patchgan"
-    assert {"miwae", "piwae", "ciwae", "vae_nf", "vae_iaf", "categorical_vae", "joint_vae", "svae", "pvae"} <= {get_preset(n).model.name for n in zoo3.PRESETS}
+    assert {"miwae", "piwae", "ciwae", "vae_nf", "vae_iaf", "categorical_vae", "joint_vae", "svae", "pvae",
+            "hamiltonian_vae"} <= {get_preset(n).model.name for n in zoo3.PRESETS}
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ _VARIANTS: dict[str, Variant] = {}
 # Names that were taken back: asking for one explains where its model went.
 RENAMED = {"hvae": "model.name='hvae' is ambiguous and no longer used: the two-level ladder VAE "
                    "(Sønderby et al. 2016) that had this name is 'ladder_vae'; in the literature (and pythae) "
-                   "HVAE is the Hamiltonian VAE (Caterini et al. 2018), which will be 'hamiltonian_vae'. "
+                   "HVAE is the Hamiltonian VAE (Caterini et al. 2018), which is 'hamiltonian_vae'. "
                    "A run saved with 'hvae' trains the same model with model.name=ladder_vae"}
 
 

@@ -19,6 +19,7 @@ from vae.models.autoencoder import Autoencoder, NoDensityError
 from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.categorical import CategoricalPosterior, CategoricalVAE
 from vae.models.flows import FlowPosterior, FlowVAE
+from vae.models.hamiltonian import HamiltonianVAE
 from vae.models.joint import JointPosterior, JointVAE
 from vae.models.poincare import PoincareVAE, WrappedNormal
 from vae.models.spherical import PowerSpherical, SphericalVAE, VonMisesFisher
@@ -61,7 +62,7 @@ def build_prior(config: ModelConfig, image_shape):
 __all__ = [
     "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior", "JointVAE",
     "JointPosterior", "SphericalVAE", "VonMisesFisher", "PowerSpherical",
-    "PoincareVAE", "WrappedNormal",
+    "PoincareVAE", "WrappedNormal", "HamiltonianVAE",
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",

@@ -113,6 +113,15 @@ def pvae_mnist5k() -> Config:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, latent_dim=10))
 
 
+@register
+def hamiltonian_vae_mnist5k() -> Config:
+    """Hamiltonian VAE (Caterini et al. 2018), 5 tempered leapfrog steps, MLP, on mnist5k.
+
+        vae train --preset hamiltonian_vae_mnist5k
+    """
+    return mnist5k_preset("hamiltonian_vae_mnist5k", "hamiltonian_vae")
+
+
 # Every preset of this module, by name (for experiments.run_presets --zoo3 and the tests).
 PRESETS = tuple(sorted(name for name, fn in list(globals().items())
                        if getattr(fn, "__module__", "") == __name__ and name.endswith("_mnist5k")))
