@@ -5,7 +5,7 @@
 
 --zoo: the presets of vae/presets/zoo.py plus quickstart (the model zoo on equal terms).
 --zoo3: the same for vae/presets/zoo3.py (posteriors, geometries, bounds, hierarchies).
---evaluate: after training, `vae evaluate --sample-quality` on each run (reconstruction error,
+--evaluate: after training, `vae evaluate --sample-quality` at the last step of each run (reconstruction error,
 fd_classifier, precision / recall, IWAE with k = --iwae-samples where the variant has a density).
 Writes DIR/presets_table.json. Each run goes to DIR/<preset> (replaced if present).
 """
@@ -26,9 +26,11 @@ def _round(value, digits=2):
     return None if value is None else round(value, digits)
 
 
-def evaluated(run_dir: str, iwae_samples: int) -> dict:
-    """The columns `vae evaluate --sample-quality` adds to a row."""
-    result = evaluate_run(run_dir, iwae_samples=iwae_samples, sample_quality=True)
+def evaluated(run_dir: str, iwae_samples: int, step: int) -> dict:
+    """The columns `vae evaluate --sample-quality --step STEP` adds to a row. The table evaluates
+    the last step (the budget's end), not the default best-loss checkpoint: an adversarial
+    term's or a schedule's loss does not compare across steps."""
+    result = evaluate_run(run_dir, iwae_samples=iwae_samples, sample_quality=True, step=step)
     quality, iwae = result["sample_quality"], result.get("iwae", {})
     return {"mse_per_image": _round(result["reconstruction"]["mse_per_image"]),
             "eval_iwae": _round(iwae.get("log_px")), "eval_iwae_k": iwae.get("k"),
@@ -69,7 +71,7 @@ def main() -> None:
                "test_iwae": None if not s["test_iwae"] else round(s["test_iwae"]["log_px"], 2),
                "iwae_k": None if not s["test_iwae"] else s["test_iwae"]["k"], "active_units": s["active_units"]}
         if args.evaluate:
-            row.update(evaluated(os.path.join(args.out, name), args.iwae_samples))
+            row.update(evaluated(os.path.join(args.out, name), args.iwae_samples, s["steps"]))
         rows.append(row)
         print(json.dumps(row), flush=True)
     columns = ["preset", "steps", "wall_time_s", "steps_per_s", "test_loss", "test_elbo", "test_recon", "test_iwae",

@@ -2,13 +2,18 @@
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from vae import data as vae_data
 from vae import registry
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets, zoo, zoo3
+from vae.step import create_train_state, make_train_step
+from vae.variants import build_model, build_objective
 from vae.run import setup, train
 
 REQUIRED = {"quickstart", "vae_mnist5k", "iwae_mnist5k", "beta_vae_sprites", "factor_vae_sprites",
@@ -52,7 +57,7 @@ def test_preset_trains_and_lowers_its_loss(tmp_path, name):
     assert np.isfinite(summary["test_elbo"])
 
 
-ZOO = zoo.PRESETS + zoo3.PRESETS
+ZOO = zoo.PRESETS
 
 
 def test_every_zoo_variant_has_a_preset():
@@ -96,3 +101,29 @@ def test_zoo_preset_trains_and_lowers_its_loss(tmp_path, monkeypatch, name):
         result = evaluate_run(str(tmp_path / name), iwae_samples=10)
         assert "elbo" not in result and "defines no density p(x)" in result["iwae"]["absent"]
         assert result["reconstruction"]["mse_per_image"] > 0
+
+
+@pytest.fixture(scope="module")
+def binarized_digits():
+    """64 mnist5k training digits, binarized once: one fixed batch to fit."""
+    images = vae_data.load("mnist5k", "train").images[:64]
+    return {"image": jnp.asarray(np.random.default_rng(0).random(images.shape) < images, jnp.float32)}
+
+
+@pytest.mark.parametrize("name", zoo3.PRESETS)
+def test_zoo3_preset_steps_lower_its_loss_without_nan(name, binarized_digits):
+    """The preset's model and objective (networks narrowed to one 64-unit layer) take 25 jitted steps on one batch: finite metrics, lower loss,
+    one compilation. The run loop around them is tested end to end by the zoo II presets."""
+    cfg = apply_overrides(get_preset(name), ["model.hidden=64"])
+    model = build_model(cfg.model, (28, 28, 1))
+    objective = build_objective(cfg, dataset_size=64, total_steps=25)
+    optimizer = optax.adam(1e-3)
+    state = create_train_state(model, optimizer, (28, 28, 1), seed=0, objective=objective)
+    step = make_train_step(model, objective, optimizer)
+    losses = []
+    for _ in range(25):
+        state, metrics = step(state, binarized_digits)
+        assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values()), (name, metrics)
+        losses.append(float(metrics["loss"]))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]), (name, losses)
+    assert step._cache_size() == 1

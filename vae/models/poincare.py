@@ -160,6 +160,6 @@ class PoincareVAE(LatentVariableModel):
     def generate(self, num: int, temperature: float = 1.0, y: jax.Array | None = None) -> jax.Array:
         """Decoder means for z ~ N^W(0, temperature^2 I)."""
         zeros = jnp.zeros((num, self.latent_dim))
-        z = WrappedNormal(zeros, jnp.full_like(zeros, 2 * math.log(max(temperature, 1e-6))), self.curvature).sample(
-            self.make_rng("sample"))
+        log_var = jnp.full_like(zeros, 2 * jnp.log(jnp.maximum(temperature, 1e-6)))
+        z = WrappedNormal(zeros, log_var, self.curvature).sample(self.make_rng("sample"))
         return self.likelihood.mean(self.decode(z))
