@@ -7,9 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from vae import registry
 from vae.config import ModelConfig
-from vae.errors import ConfigError
 from vae.models.hamiltonian import tempering_schedule
 from vae.step import create_train_state
 from vae.variants import build_model
@@ -56,7 +54,3 @@ def test_vanishing_steps_give_the_plain_one_sample_elbo(hvae):
                      method=type(model).log_importance_weights)
     assert lw.shape == (5, 1) and np.all(np.isfinite(lw))
 
-
-def test_hvae_name_points_to_both_models():
-    with pytest.raises(ConfigError, match="hamiltonian_vae"):
-        registry.get("hvae")

@@ -7,7 +7,6 @@ import optax
 import pytest
 from scipy.special import logsumexp
 
-from vae import registry
 from vae.config import Config, ModelConfig, ObjectiveConfig, apply_overrides
 from vae.errors import ConfigError
 from vae.objectives import CIWAE, IWAE, MIWAE, PIWAE, ciwae_bound, iwae_bound, miwae_bound
@@ -90,10 +89,3 @@ def test_variants_read_their_defaults_and_presets_override_them():
     with pytest.raises(ConfigError, match="objective.outer_samples=0 is not allowed"):
         ObjectiveConfig(outer_samples=0)
 
-
-def test_hvae_is_a_clear_error_naming_both_models():
-    with pytest.raises(ConfigError, match="'ladder_vae'.*Hamiltonian VAE"):
-        registry.get("hvae")
-    with pytest.raises(ConfigError, match="ladder_vae_mnist5k"):
-        get_preset("hvae_mnist5k")
-    assert registry.get("ladder_vae").paper.startswith("Sønderby")

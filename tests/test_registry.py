@@ -14,6 +14,7 @@ from vae.config import (Config, ConfigError, ModelConfig, ObjectiveConfig, apply
 from vae.models import VQVAE, Autoencoder, LadderVAE, LatentVariableModel, NoDensityError, PointMass
 from vae.objectives import (AAE, AE, CIWAE, ELBO, GumbelSoftmaxELBO, JointVAEObjective, IWAE, MIWAE, PIWAE, RAE, SWAE, VAEGAN, WAE, AnnealedVAE, BetaTCVAE,
                             DIPVAE, FactorVAE, InfoVAE, PerceptualVAE, VQObjective)
+from vae.presets import get_preset
 from vae.variants import build_model, build_objective
 
 BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "ladder_vae": ELBO, "annealed_vae": AnnealedVAE,
@@ -165,3 +166,11 @@ def test_every_variant_honours_the_written_interface(name):
     assert call(type(model).reconstruct, x, y).shape == (b, *shape)
     assert call(type(model).sample_prior, jax.random.PRNGKey(3), 5).shape == (5, model.latent_dim)
     assert call(type(model).generate, b, 1.0, y).shape == (b, *shape)
+
+
+def test_hvae_is_a_clear_error_naming_both_models():
+    with pytest.raises(ConfigError, match="'ladder_vae'.*Hamiltonian VAE.*'hamiltonian_vae'"):
+        registry.get("hvae")
+    with pytest.raises(ConfigError, match="ladder_vae_mnist5k"):
+        get_preset("hvae_mnist5k")
+    assert registry.get("ladder_vae").paper.startswith("Sønderby")

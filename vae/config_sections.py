@@ -152,7 +152,7 @@ class ObjectiveConfig:
       on 1/2 ||z||^2 (1e-4) and lambda on the decoder regularizer (1e-7).
     logcosh_a: logcosh_vae's a (10). ssim_scales: msssim_vae's scales (None: as many as fit, <= 5).
       feature_weight: dfc_vae's weight of the feature reconstruction (0.5). gan_gamma: vae_gan's
-      gamma (1e-6). disc_learning_rate also sets aae's and vae_gan's discriminator.
+      gamma (10). disc_learning_rate also sets aae's and vae_gan's discriminator.
     adversarial: `patchgan` adds the adaptive PatchGAN term of Esser et al. 2021 to any variant
       (`none` by default), from step adversarial_start on, scaled by adversarial_weight; its
       discriminator's Adam uses disc_learning_rate. disc_channels: the conv widths of vae_gan's
@@ -193,7 +193,7 @@ class ObjectiveConfig:
     logcosh_a: float = 10.0
     ssim_scales: int | None = None
     feature_weight: float = 0.5
-    gan_gamma: float = 1e-6
+    gan_gamma: float = 10.0
     adversarial: str = "none"
     adversarial_start: int = 0
     adversarial_weight: float = 1.0

@@ -87,19 +87,34 @@ def _tangent(rng: jax.Array, shape: tuple[int, ...], w: jax.Array) -> jax.Array:
     return jnp.concatenate([w[..., None], jnp.sqrt(jnp.clip(1.0 - w**2, 1e-10))[..., None] * v], axis=-1)
 
 
+class _OnSphere:
+    """What the sphere's posteriors share: mu [..., m], and the summaries every posterior gives
+    (mean = E[z] = E[mu.z] mu by symmetry around mu, log_var from the spread 1 - |E z|^2)."""
+
+    deterministic = False
+
+    @property
+    def dim(self) -> int:
+        return self.mu.shape[-1]
+
+    @property
+    def mean(self) -> jax.Array:
+        return self.mean_resultant()[..., None] * self.mu
+
+    @property
+    def log_var(self) -> jax.Array:
+        spread = jnp.log(jnp.clip(1.0 - self.mean_resultant() ** 2, 1e-12) / self.dim)
+        return jnp.broadcast_to(spread[..., None], self.mu.shape)
+
+
 @struct.dataclass
-class VonMisesFisher:
+class VonMisesFisher(_OnSphere):
     """vMF(mu, kappa) on S^{m-1}. mean: E[z] = A_m(kappa) mu, A_m = I_{m/2} / I_{m/2-1};
     log_var: log((1 - |E z|^2) / m) per coordinate (a summary of the spread, not the covariance)."""
 
     mu: jax.Array
     kappa: jax.Array
     proposals: int = struct.field(pytree_node=False, default=32)
-    deterministic = False
-
-    @property
-    def dim(self) -> int:
-        return self.mu.shape[-1]
 
     def log_normalizer(self) -> jax.Array:
         """log C_m(kappa): [...]."""
@@ -111,14 +126,6 @@ class VonMisesFisher:
         v = self.dim / 2 - 1
         return jnp.exp(log_bessel_iv(v + 1, self.kappa) - log_bessel_iv(v, self.kappa))
 
-    @property
-    def mean(self) -> jax.Array:
-        return self.mean_resultant()[..., None] * self.mu
-
-    @property
-    def log_var(self) -> jax.Array:
-        spread = jnp.log(jnp.clip(1.0 - self.mean_resultant() ** 2, 1e-12) / self.dim)
-        return jnp.broadcast_to(spread[..., None], self.mu.shape)
 
     def log_prob(self, z: jax.Array) -> jax.Array:
         return self.log_normalizer() + self.kappa * jnp.sum(self.mu * z, axis=-1)
@@ -165,18 +172,13 @@ class VonMisesFisher:
 
 
 @struct.dataclass
-class PowerSpherical:
+class PowerSpherical(_OnSphere):
     """The power spherical distribution (De Cao & Aziz 2020): density proportional to
     (1 + mu.z)^kappa; w = mu.z = 2 t - 1 with t ~ Beta((m-1)/2 + kappa, (m-1)/2), so sampling needs
     no rejection and is reparameterized through the Beta's implicit gradient."""
 
     mu: jax.Array
     kappa: jax.Array
-    deterministic = False
-
-    @property
-    def dim(self) -> int:
-        return self.mu.shape[-1]
 
     def _ab(self):
         return (self.dim - 1) / 2 + self.kappa, (self.dim - 1) / 2
@@ -194,14 +196,6 @@ class PowerSpherical:
         a, b = self._ab()
         return (a - b) / (a + b)
 
-    @property
-    def mean(self) -> jax.Array:
-        return self.mean_resultant()[..., None] * self.mu
-
-    @property
-    def log_var(self) -> jax.Array:
-        spread = jnp.log(jnp.clip(1.0 - self.mean_resultant() ** 2, 1e-12) / self.dim)
-        return jnp.broadcast_to(spread[..., None], self.mu.shape)
 
     def entropy(self) -> jax.Array:
         """H = log N_m - kappa (log 2 + psi(a) - psi(a + b))."""

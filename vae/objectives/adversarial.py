@@ -97,15 +97,15 @@ class VAEGAN(Objective):
     with x~ = Dec(z), z ~ q(z|x), and x_p = Dec(z_p), z_p ~ p(z). L_gen = -log D(x~) - log D(x_p),
     the non-saturating form of the decoder's -L_GAN. Each network gets only its own terms:
     the encoder's loss is computed with the decoder's params behind stop_gradient, the decoder's
-    with the encoder's. gamma = 1e-6 weights the decoder's feature reconstruction against the
-    GAN term (this toolkit's default, not a value checked against the paper). The discriminator
+    with the encoder's. gamma = 10 weights the decoder's feature reconstruction against the
+    GAN term (this toolkit's default, not the paper's; 1e-6 collapsed here). The discriminator
     (`ImageDiscriminator`; Dis_l is its last convolution) has its own Adam (lr
     `disc_learning_rate`). The reported `elbo` is the bound under the model's pixel likelihood
     (not what this objective trains). Leaves out: batch normalization and the paper's
     equilibrium heuristics for pausing the discriminator.
     """
 
-    gamma: float = 1e-6
+    gamma: float = 10.0
     disc_learning_rate: float = 1e-4
     disc_channels: tuple[int, ...] = (32, 64, 128)
 

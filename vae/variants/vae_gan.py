@@ -2,8 +2,9 @@
 discriminator's features, the encoder trained on KL + feature error, the decoder on
 gamma * feature error + the GAN term, the discriminator (its own Adam,
 `objective.disc_learning_rate`) on real vs reconstructed vs sampled images, all in one jitted
-step; gamma = `objective.gan_gamma` (1e-6, this toolkit's default, not checked against the
-paper). Leaves out: batch normalization and the paper's equilibrium heuristics. See
+step; gamma = `objective.gan_gamma` (10, this toolkit's default, not the paper's: on this
+toolkit's feature scale 1e-6 and 0.01 let the discriminator win and the posterior collapse;
+benchmarks/NOTES.md, "Model zoo II"). Leaves out: batch normalization and the paper's equilibrium heuristics. See
 `vae.objectives.adversarial.VAEGAN`."""
 
 from vae.objectives import VAEGAN
