@@ -66,10 +66,14 @@ class CategoricalPosterior:
         lp = self.log_probs
         return (lp + jnp.log1p(-jnp.exp(lp) + 1e-7)).reshape(*self.logits.shape[:-2], -1)
 
-    def kl_uniform(self) -> jax.Array:
-        """KL(q || uniform) = sum_n sum_k q_nk (log q_nk + log K): [batch]."""
+    def kl_uniform_per_variable(self) -> jax.Array:
+        """KL(q_n || uniform) = sum_k q_nk (log q_nk + log K): [batch, N]."""
         lp = self.log_probs
-        return jnp.sum(jnp.exp(lp) * (lp + jnp.log(lp.shape[-1])), axis=(-2, -1))
+        return jnp.sum(jnp.exp(lp) * (lp + jnp.log(lp.shape[-1])), axis=-1)
+
+    def kl_uniform(self) -> jax.Array:
+        """KL(q || uniform) summed over the N variables: [batch]."""
+        return jnp.sum(self.kl_uniform_per_variable(), axis=-1)
 
     def sample_one_hot(self, rng: jax.Array, num_samples: int | None = None) -> jax.Array:
         """Exact one-hot draws (the Gumbel-max trick): [(k,) batch, N, K]."""
@@ -117,8 +121,8 @@ class CategoricalVAE(LatentVariableModel):
         posterior = self.encode(x)
         z = self._flat(posterior.sample_one_hot(self.make_rng("sample")))
         decoded = self.decode(z)
-        kl_per_var = jnp.sum(jnp.exp(posterior.log_probs) * (posterior.log_probs + jnp.log(self.categories)), -1)
-        return VAEOutput(posterior, z, decoded, self.log_likelihood(decoded, x), kl_per_var, posterior.kl_uniform())
+        kl_per_var = posterior.kl_uniform_per_variable()
+        return VAEOutput(posterior, z, decoded, self.log_likelihood(decoded, x), kl_per_var, jnp.sum(kl_per_var, -1))
 
     def relaxed(self, x: jax.Array, temperature) -> tuple[jax.Array, jax.Array, jax.Array]:
         """The training pass: (log p(x | y) at a relaxed draw y [batch], KL(q || uniform) of the
