@@ -66,7 +66,7 @@ def test_every_zoo_variant_has_a_preset():
             "logcosh_vae"} <= variants
     assert get_preset("vae_patchgan_mnist5k").objective.adversarial == "patchgan"
     assert {"miwae", "piwae", "ciwae", "vae_nf", "vae_iaf", "categorical_vae", "joint_vae", "svae", "pvae",
-            "hamiltonian_vae"} <= {get_preset(n).model.name for n in zoo3.PRESETS}
+            "hamiltonian_vae", "rhvae"} <= {get_preset(n).model.name for n in zoo3.PRESETS}
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "ladder_vae": ELBO, "an
             "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN, "miwae": MIWAE, "piwae": PIWAE, "ciwae": CIWAE,
             "vae_nf": ELBO, "vae_iaf": ELBO, "categorical_vae": GumbelSoftmaxELBO,
             "joint_vae": JointVAEObjective, "svae": ELBO,
-            "pvae": ELBO, "hamiltonian_vae": ELBO}
+            "pvae": ELBO, "hamiltonian_vae": ELBO, "rhvae": ELBO}
 MODULES = {"dip_vae_i": "dip_vae", "dip_vae_ii": "dip_vae", "rae_l2": "rae", "rae_gp": "rae"}
 NO_DENSITY = {"ae", "wae", "swae", "rae_l2", "rae_gp", "aae"}
 

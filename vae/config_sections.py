@@ -71,7 +71,7 @@ class ModelConfig:
       (256-way per sub-pixel; 8-bit data).
     num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
     flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
-      variant's default: vae_nf 10, vae_iaf 2, hamiltonian_vae's leapfrog steps 5); flow_hidden:
+      variant's default: vae_nf 10, vae_iaf 2, hamiltonian_vae's leapfrog steps 5, rhvae's 3); flow_hidden:
       vae_iaf's MADE width (None: 320).
     categories: K, the classes of each of categorical_vae's latent_dim categorical variables (10);
       joint_vae: latent_dim continuous dims and num_discrete K-way categorical variables (1).

@@ -22,6 +22,7 @@ from vae.models.flows import FlowPosterior, FlowVAE
 from vae.models.hamiltonian import HamiltonianVAE
 from vae.models.joint import JointPosterior, JointVAE
 from vae.models.poincare import PoincareVAE, WrappedNormal
+from vae.models.riemannian import RiemannianHamiltonianVAE
 from vae.models.spherical import PowerSpherical, SphericalVAE, VonMisesFisher
 from vae.models.hierarchical import LadderVAE
 from vae.models.networks import (
@@ -62,7 +63,7 @@ def build_prior(config: ModelConfig, image_shape):
 __all__ = [
     "LatentVariableModel", "VAE", "FlowVAE", "FlowPosterior", "CategoricalVAE", "CategoricalPosterior", "JointVAE",
     "JointPosterior", "SphericalVAE", "VonMisesFisher", "PowerSpherical",
-    "PoincareVAE", "WrappedNormal", "HamiltonianVAE",
+    "PoincareVAE", "WrappedNormal", "HamiltonianVAE", "RiemannianHamiltonianVAE",
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",

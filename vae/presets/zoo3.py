@@ -122,6 +122,16 @@ def hamiltonian_vae_mnist5k() -> Config:
     return mnist5k_preset("hamiltonian_vae_mnist5k", "hamiltonian_vae")
 
 
+@register
+def rhvae_mnist5k() -> Config:
+    """Riemannian Hamiltonian VAE (Chadebec et al. 2020), 3 generalized leapfrog steps under a
+    learned metric, MLP, on mnist5k.
+
+        vae train --preset rhvae_mnist5k
+    """
+    return mnist5k_preset("rhvae_mnist5k", "rhvae")
+
+
 # Every preset of this module, by name (for experiments.run_presets --zoo3 and the tests).
 PRESETS = tuple(sorted(name for name, fn in list(globals().items())
                        if getattr(fn, "__module__", "") == __name__ and name.endswith("_mnist5k")))

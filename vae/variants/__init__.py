@@ -14,7 +14,8 @@ registry, so a variant registered from a notebook builds the same way. `gaussian
                                  continuous + discrete with capacities (Dupont 2018)
     svae                         hyperspherical latents, vMF or power spherical (Davidson 2018; De Cao 2020)
     pvae                         hyperbolic latents, Poincaré ball, wrapped normal (Mathieu 2019)
-    hamiltonian_vae              tempered leapfrog steps on the posterior sample (Caterini 2018)
+    hamiltonian_vae, rhvae       tempered leapfrog steps on the posterior sample (Caterini 2018), with a
+                                 learned Riemannian metric (Chadebec 2020)
     vqvae                        vector quantization (van den Oord 2017)
     ladder_vae                   two-level ladder VAE (Sønderby 2016)
     ae, wae, swae, rae_l2, rae_gp, aae   deterministic autoencoders, no density (Tolstikhin 2018;

@@ -7,8 +7,8 @@ volume, the tempering contributes d/2 log beta_0), which is also what the IWAE e
 Defaults that are this toolkit's, not checked against the paper: K = 5, step sizes initialized
 at 0.01, beta_0 at 0.3. Leaves out: the paper's non-amortized and fixed-tempering variants and
 its experiments beyond MNIST; DReG is not offered. The gradient of U goes through the decoder, so
-a training step differentiates twice through it (cost grows with K). `rhvae` (the Riemannian
-version, Chadebec et al. 2020) is not in yet."""
+a training step differentiates twice through it (cost grows with K). `rhvae` is the Riemannian
+version (Chadebec et al. 2020)."""
 
 from vae.models import build_likelihood, build_prior
 from vae.models.hamiltonian import HamiltonianVAE
