@@ -77,6 +77,10 @@ class ModelConfig:
       joint_vae: latent_dim continuous dims and num_discrete K-way categorical variables (1).
     spherical: svae's posterior on the sphere S^{latent_dim - 1}, `vmf` (von Mises-Fisher) or
       `power_spherical`. curvature: c of pvae's Poincaré ball, curvature -c (None: 0.7).
+    latent_scales / groups_per_scale / group_channels / cells_per_group: nvae's hierarchy, its
+      resolutions, latent groups per resolution, channels per group and residual cells per group
+      in each tower (None: NVAE's MNIST values 2 / 10 / 20 / 2); nvae's widths are `channels`
+      (full resolution, latent scales).
     """
 
     name: str = "vae"
@@ -102,6 +106,10 @@ class ModelConfig:
     num_discrete: int = 1
     spherical: str = "vmf"
     curvature: float | None = None
+    latent_scales: int | None = None
+    groups_per_scale: int | None = None
+    group_channels: int | None = None
+    cells_per_group: int | None = None
 
     def __post_init__(self):
         registry.get(self.name)  # a ConfigError naming the registered variants
@@ -112,7 +120,8 @@ class ModelConfig:
         _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
         _check_choice("model.flow", self.flow, ("planar", "radial"))
         _check_choice("model.spherical", self.spherical, ("vmf", "power_spherical"))
-        for key in ("flow_length", "flow_hidden", "curvature"):
+        for key in ("flow_length", "flow_hidden", "curvature", "latent_scales", "groups_per_scale", "group_channels",
+                    "cells_per_group"):
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",

@@ -6,7 +6,7 @@ decay) so that they compare with each other and with `quickstart`.
 
 import dataclasses
 
-from vae.config import Config, ObjectiveConfig
+from vae.config import Config, DataConfig, ModelConfig, ObjectiveConfig, OptimConfig, TrainConfig
 from vae.presets.registry import register
 from vae.presets.zoo import mnist5k_preset
 
@@ -130,6 +130,45 @@ def rhvae_mnist5k() -> Config:
         vae train --preset rhvae_mnist5k
     """
     return mnist5k_preset("rhvae_mnist5k", "rhvae")
+
+
+@register
+def nvae_mnist5k() -> Config:
+    """Deep hierarchical VAE after NVAE (Vahdat & Kautz 2020), sized for a 2-core CPU: latent
+    groups at 7x7 and 14x14 (2 per resolution, 20 channels each), widths 16 (28x28) and 32, one
+    residual cell per group, KL warm-up over the first 30% of the steps (NVAE's
+    kl_anneal_portion), on mnist5k on the quickstart's budget (6,000 steps of batch 128, Adam).
+
+        vae train --preset nvae_mnist5k
+    """
+    cfg = mnist5k_preset("nvae_mnist5k", "nvae", ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=1800))
+    return dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, channels=(16, 32), latent_scales=2, groups_per_scale=2, group_channels=20, cells_per_group=1))
+
+
+@register
+def nvae_cifar10() -> Config:
+    """NVAE on CIFAR-10 (TFDS `cifar10`, 8-bit colour, 32x32), for an accelerator: groups at 8x8
+    and 16x16 (8 per resolution, 20 channels each; the paper's multiscale CIFAR model has 30
+    groups at one resolution), widths 64 and 128, two residual cells per group, a discretized
+    logistic mixture of 10 components (bits/dim), KL warm-up over 30% of 200,000 steps of batch
+    32, Adam 1e-3 with cosine decay. The paper reports 2.91 bits/dim after 400 epochs on eight
+    V100s; this smaller model and budget will not reach that.
+
+        vae train --preset nvae_cifar10
+
+    Needs TFDS `cifar10` (network, or prepared under data.data_dir). Not run here (no
+    accelerator was lent); the cost in benchmarks/NOTES.md ("nvae_cifar10 cost") is estimated
+    from XLA's count of the train step's FLOPs, not measured.
+    """
+    return Config(
+        name="nvae_cifar10",
+        data=DataConfig(name="cifar10", binarize="none"),
+        model=ModelConfig(name="nvae", likelihood="logistic_mixture", num_mixtures=10, channels=(64, 128),
+                          latent_scales=2, groups_per_scale=8, group_channels=20, cells_per_group=2),
+        objective=ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=60_000),
+        optim=OptimConfig(learning_rate=1e-3, schedule="cosine", warmup_steps=2000, end_learning_rate_factor=0.01),
+        train=TrainConfig(steps=200_000, batch_size=32, eval_every=10_000, log_every=500, final_iwae_samples=100))
 
 
 # Every preset of this module, by name (for experiments.run_presets --zoo3 and the tests).

@@ -1,0 +1,147 @@
+"""The deep hierarchical VAE (NVAE): with one latent group it is a plain VAE on the same
+weights; with linear cells and constant prior variances it is a linear-Gaussian model whose
+IWAE estimate matches the exact log-likelihood; its KL is reported per group."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from vae.config import ConfigError, ModelConfig, apply_overrides, Config
+from vae.models import VAE, GaussianLikelihood, StandardNormalPrior
+from vae.models.nvae import NVAE
+from vae.objectives import ELBO
+from vae.step import create_train_state
+from vae.variants import build_model, build_objective
+
+SHAPE = (4, 4, 1)
+
+
+def _tiny(scales, groups, **kw):
+    cfg = ModelConfig(name="nvae", channels=(4, 4), latent_scales=scales, groups_per_scale=groups, group_channels=2,
+                      cells_per_group=1, **kw)
+    model = build_model(cfg, SHAPE).clone(expand=2)
+    params = create_train_state(model, optax.adam(1e-3), SHAPE, seed=0).params
+    return model, params
+
+
+class _Encoder(nn.Module):
+    nvae: NVAE
+
+    def __call__(self, x):
+        q = self.nvae.encode(x)
+        return q.mean, q.log_var
+
+
+class _Decoder(nn.Module):
+    nvae: NVAE
+
+    def __call__(self, z):
+        decoded, _ = self.nvae.top_down(z.shape[0], lambda l, p, q: z.reshape(-1, *self.nvae.top_shape))
+        return decoded
+
+
+def test_one_group_is_the_plain_vae_objective_on_the_same_weights():
+    model, params = _tiny(1, 1)
+    x = (jax.random.uniform(jax.random.PRNGKey(0), (3, *SHAPE)) > 0.5).astype(jnp.float32)
+    out = jax.jit(lambda p: model.apply({"params": p}, x, rngs={"sample": jax.random.PRNGKey(1)}))(params)
+    assert out.kl_per_dim.shape == (3, 1) and out.z.shape == (3, model.latent_dim)
+
+    plain = VAE(encoder=_Encoder(model.clone()), decoder=_Decoder(model.clone()), prior=StandardNormalPrior(),
+                likelihood=model.likelihood.clone(), latent_dim=model.latent_dim)
+    variables = {"params": {"encoder": {"nvae": params}, "decoder": {"nvae": params}}}
+
+    @jax.jit
+    def plain_terms(v, z):  # the plain VAE's closed-form KL and log p(x | z) at the NVAE's z
+        q = plain.apply(v, x, method=VAE.encode)
+        log_px_z = plain.apply(v, plain.apply(v, z, method=VAE.decode), x, method=VAE.log_likelihood)
+        return q.mean, jnp.sum(q.kl_standard_normal_per_dim(), -1), log_px_z
+
+    q_mean, kl, log_px_z = plain_terms(variables, out.z)
+    np.testing.assert_allclose(q_mean, out.posterior.mean, rtol=1e-6)
+    np.testing.assert_allclose(out.kl, kl, rtol=1e-5)
+    np.testing.assert_allclose(out.log_px_z, log_px_z, rtol=1e-5)
+    loss, _, _ = jax.jit(lambda p: ELBO().compute(model, p, {"image": x}, jax.random.PRNGKey(1), 0, {}))(params)
+    np.testing.assert_allclose(loss, jnp.mean(-log_px_z + kl), rtol=1e-5)
+
+
+def _linear_gaussian(model, params):
+    """Identity activations, constant SE gates and prior variances, no clamp: the generative
+    model is linear-Gaussian. The posterior heads are constants off the prior (a valid proposal)."""
+    def edit(path, leaf):
+        names = [getattr(k, "key", "") for k in path]
+        if names[-1] == "kernel" and ("gate" in names or any(n.startswith(("p_log_var", "q_")) for n in names)):
+            return jnp.zeros_like(leaf)
+        if names[-1] == "bias" and any(n.startswith("q_mean") for n in names):
+            return jnp.full_like(leaf, 0.3)
+        if names[-1] == "bias" and any(n.startswith("q_log_var") for n in names):
+            return jnp.full_like(leaf, -0.5)
+        return leaf
+    return model.clone(activation=lambda h: h, clamp=None), jax.tree_util.tree_map_with_path(edit, params)
+
+
+@pytest.fixture(scope="module")
+def two_scales():
+    """Two resolutions (1x1 and 2x2), one group each; initialising costs ~20 s (every parameter's
+    own random draw), so the tests share it."""
+    return _tiny(2, 1)
+
+
+def test_iwae_of_a_linear_gaussian_hierarchy_matches_the_exact_log_likelihood(two_scales):
+    model, params = _linear_gaussian(two_scales[0].clone(likelihood=GaussianLikelihood(sigma=1.0)), two_scales[1])
+    sizes = [int(np.prod(model.group_shape(l))) for l in range(model.num_groups)]
+
+    def mean_of(eps):  # all groups' standard-normal noise [sum sizes] -> E[x | z(eps)] [16]
+        parts = jnp.split(eps, np.cumsum(sizes)[:-1])
+
+        def pick(l, p, q):
+            e = parts[l].reshape(1, *model.group_shape(l))
+            return e if p is None else p.mean + jnp.exp(0.5 * p.log_var) * e
+        decoded, _ = model.apply({"params": params}, 1, pick, method=NVAE.top_down)
+        return decoded.reshape(-1)
+
+    zero = jnp.zeros(sum(sizes))
+    mean_fn = jax.jit(mean_of)
+    c, a = np.asarray(mean_fn(zero), np.float64), np.asarray(jax.jit(jax.jacfwd(mean_of))(zero), np.float64)
+    np.testing.assert_allclose(mean_fn(jnp.ones(sum(sizes))), c + a.sum(1), rtol=1e-4, atol=1e-4)   # it is linear
+    x = np.random.default_rng(0).uniform(size=(1, *SHAPE)).astype(np.float32)
+    cov = a @ a.T + np.eye(a.shape[0])                                                    # sigma = 1
+    diff = x.reshape(-1) - c
+    exact = -0.5 * (diff @ np.linalg.solve(cov, diff) + np.linalg.slogdet(cov)[1] + len(diff) * np.log(2 * np.pi))
+
+    weights = jax.jit(lambda key: model.apply({"params": params}, jnp.asarray(x), 20_000, rngs={"sample": key},
+                                              method=NVAE.log_importance_weights))
+    lw = np.concatenate([np.asarray(weights(jax.random.PRNGKey(i)))[:, 0] for i in range(3)]).astype(np.float64)
+    top = lw.max()
+    w = np.exp(lw - top)
+    estimate = top + np.log(w.mean())
+    standard_error = np.sqrt(np.var(w) / len(w)) / w.mean()
+    assert standard_error < 0.05
+    assert abs(estimate - exact) < 4 * standard_error + 1e-3, (estimate, exact, standard_error)
+
+
+def test_kl_is_per_group_and_free_bits_apply_per_group(two_scales):
+    model, params = two_scales
+    assert model.num_groups == 2 and [model.group_shape(l) for l in (0, 1)] == [(1, 1, 2), (2, 2, 2)]
+    x = (jax.random.uniform(jax.random.PRNGKey(0), (5, *SHAPE)) > 0.5).astype(jnp.float32)
+    out = jax.jit(lambda p: model.apply({"params": p}, x, rngs={"sample": jax.random.PRNGKey(1)}))(params)
+    assert out.kl_per_dim.shape == (5, 2) and np.all(np.asarray(out.kl_per_dim) >= 0)
+    np.testing.assert_allclose(out.kl, out.kl_per_dim.sum(-1), rtol=1e-6)
+    threshold = float(jnp.max(out.kl_per_dim.mean(0))) + 1.0                           # above every group's KL
+    objective = ELBO(free_bits=threshold)
+    loss, _, _ = jax.jit(lambda p: objective.compute(model, p, {"image": x}, jax.random.PRNGKey(1), 0, {}))(params)
+    np.testing.assert_allclose(loss, jnp.mean(-out.log_px_z) + 2 * threshold, rtol=1e-5)
+    lw, samples = jax.jit(lambda p: (
+        model.apply({"params": p}, x, 3, rngs={"sample": jax.random.PRNGKey(2)}, method=NVAE.log_importance_weights),
+        model.apply({"params": p}, 6, 0.5, rngs={"sample": jax.random.PRNGKey(3)}, method=NVAE.generate)))(params)
+    assert lw.shape == (3, 5) and np.all(np.isfinite(lw))
+    assert samples.shape == (6, *SHAPE) and np.all((samples >= 0) & (samples <= 1))
+
+
+def test_bad_image_sizes_and_priors_are_refused():
+    with pytest.raises(ValueError, match="latent_scales=3 halves 28x28 images 3 times.*multiples of 8"):
+        build_model(ModelConfig(name="nvae", latent_scales=3), (28, 28, 1))
+    with pytest.raises(ConfigError, match="model.prior='mog' is not allowed with model.name='nvae'"):
+        build_objective(apply_overrides(Config(), ["model.name=nvae", "model.prior=mog"]))
