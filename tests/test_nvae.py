@@ -12,6 +12,7 @@ import pytest
 from vae.config import ConfigError, ModelConfig, apply_overrides, Config
 from vae.models import VAE, GaussianLikelihood, StandardNormalPrior
 from vae.models.nvae import NVAE
+from vae.models.nvae_cells import DepthwiseConv
 from vae.objectives import ELBO
 from vae.step import create_train_state
 from vae.variants import build_model, build_objective
@@ -145,3 +146,12 @@ def test_bad_image_sizes_and_priors_are_refused():
         build_model(ModelConfig(name="nvae", latent_scales=3), (28, 28, 1))
     with pytest.raises(ConfigError, match="model.prior='mog' is not allowed with model.name='nvae'"):
         build_objective(apply_overrides(Config(), ["model.name=nvae", "model.prior=mog"]))
+
+
+def test_the_shifted_depthwise_convolution_is_the_grouped_convolution():
+    h = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 5, 3))
+    params = DepthwiseConv(5).init(jax.random.PRNGKey(1), h)["params"]
+    params = dict(params, bias=jnp.asarray([0.1, -0.2, 0.3]))
+    grouped = nn.Conv(3, (5, 5), feature_group_count=3)
+    want = grouped.apply({"params": params}, h)
+    np.testing.assert_allclose(DepthwiseConv(5).apply({"params": params}, h), want, rtol=1e-5, atol=1e-6)

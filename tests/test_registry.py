@@ -24,7 +24,7 @@ BUILT_IN = {"vae": ELBO, "beta_vae": ELBO, "cvae": ELBO, "ladder_vae": ELBO, "an
             "dfc_vae": PerceptualVAE, "vae_gan": VAEGAN, "miwae": MIWAE, "piwae": PIWAE, "ciwae": CIWAE,
             "vae_nf": ELBO, "vae_iaf": ELBO, "categorical_vae": GumbelSoftmaxELBO,
             "joint_vae": JointVAEObjective, "svae": ELBO,
-            "pvae": ELBO, "hamiltonian_vae": ELBO, "rhvae": ELBO}
+            "pvae": ELBO, "hamiltonian_vae": ELBO, "rhvae": ELBO, "nvae": ELBO}
 MODULES = {"dip_vae_i": "dip_vae", "dip_vae_ii": "dip_vae", "rae_l2": "rae", "rae_gp": "rae"}
 NO_DENSITY = {"ae", "wae", "swae", "rae_l2", "rae_gp", "aae"}
 
@@ -132,13 +132,20 @@ def test_the_ladder_vae_decodes_through_its_top_level():
     assert isinstance(model, LadderVAE) and model.latent_dim == 3
 
 
+# Each variant at its smallest (these calls run eagerly, op by op).
+SMALL = {"vae_nf": {"flow_length": 2, "flow_hidden": 8}, "vae_iaf": {"flow_length": 2, "flow_hidden": 8},
+         "hamiltonian_vae": {"flow_length": 1}, "rhvae": {"flow_length": 1},
+         "nvae": {"channels": (4, 4), "latent_scales": 1, "groups_per_scale": 2, "group_channels": 2,
+                  "cells_per_group": 1}}
+
+
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 def test_every_variant_honours_the_written_interface(name):
     """encode -> posterior [B, d], decode keeps leading sample axes, __call__ -> VAEOutput,
     log_importance_weights -> [k, B], reconstruct / generate -> images, sample_prior -> [n, d]."""
     shape, b, k = (4, 4, 1), 3, 2
     cfg = ModelConfig(name=name, hidden=(8,), latent_dim=4, code_dim=2, num_codes=8, bottom_latent_dim=3,
-                      **({"flow_length": 2, "flow_hidden": 8} if name in ("vae_nf", "vae_iaf") else {}))
+                      **SMALL.get(name, {}))
     model = build_model(cfg, shape, num_classes=3)
     x = jnp.asarray(np.random.default_rng(0).random((b, *shape)) < 0.5, jnp.float32)
     y = jnp.arange(b) % 3 if model.num_classes else None

@@ -61,8 +61,8 @@ def test_generalized_leapfrog_preserves_volume_and_is_reversible():
 
 def test_with_the_identity_metric_it_is_the_plain_leapfrog():
     z, rho, eps = jnp.asarray([0.4, -0.3]), jnp.asarray([0.9, 0.5]), 0.1
-    z2, rho2, _ = generalized_leapfrog(z, rho, grad_u(z), grad_u, lambda zz: jnp.broadcast_to(jnp.eye(2), (*zz.shape, 2)),
-                                       eps)
+    identity = lambda zz: jnp.broadcast_to(jnp.eye(2), (*zz.shape, 2))  # noqa: E731
+    z2, rho2, _ = generalized_leapfrog(z, rho, grad_u(z), grad_u, identity, eps)
     r = rho - 0.5 * eps * grad_u(z)
     z_plain = z + eps * r
     np.testing.assert_allclose(z2, z_plain, rtol=1e-6)

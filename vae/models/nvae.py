@@ -110,8 +110,9 @@ class NVAE(LatentVariableModel):
                        for _ in range(self.latent_scales - 1)]
         self.dec_combine = [nn.Conv(c_lat, (1, 1)) for _ in range(n)]
         self.top_down_input = self.param("top_down_input", nn.initializers.normal(1.0), (*self.top_shape[:2], c_lat))
-        self.post = [DecoderCell(c_full, self.expand, upsample=True, activation=act)] + [
-            DecoderCell(c_full, self.expand, activation=act) for _ in range(self.process_cells)]
+        # the authors' code expands the post-processing cells by 3, the top-down cells by 6
+        self.post = [DecoderCell(c_full, 3, upsample=True, activation=act)] + [
+            DecoderCell(c_full, 3, activation=act) for _ in range(self.process_cells)]
         self.out = nn.Conv(self.out_channels, (3, 3))
 
     # -- the two towers ------------------------------------------------------------------

@@ -24,6 +24,25 @@ def upsample2(h: jax.Array) -> jax.Array:
     return jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
 
 
+class DepthwiseConv(nn.Module):
+    """A k x k depthwise ('SAME', stride 1) convolution written as k^2 shifted products: the
+    same values as nn.Conv(C, (k, k), feature_group_count=C), whose gradient on XLA:CPU is
+    several times slower (benchmarks/NOTES.md, "nvae on the CPU")."""
+
+    kernel_size: int = 5
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        k, c = self.kernel_size, h.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, c))
+        bias = self.param("bias", nn.initializers.zeros_init(), (c,))
+        p = k // 2
+        padded = jnp.pad(h, ((0, 0), (p, k - 1 - p), (p, k - 1 - p), (0, 0)))
+        height, width = h.shape[1:3]
+        out = sum(padded[:, i:i + height, j:j + width, :] * kernel[i, j, 0] for i in range(k) for j in range(k))
+        return out + bias
+
+
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation (Hu et al. 2018): channels gated by a two-layer function of their
     spatial means (reduction 16, at least 4 hidden units)."""
@@ -73,6 +92,6 @@ class DecoderCell(nn.Module):
             h = upsample2(h)
         wide = self.channels * self.expand
         r = self.activation(nn.Conv(wide, (1, 1))(h))
-        r = self.activation(nn.Conv(wide, (5, 5), feature_group_count=wide)(r))
+        r = self.activation(DepthwiseConv(5)(r))
         r = nn.Conv(self.channels, (1, 1), name="residual_out")(r)
         return _skip(h, self.channels, 1, "skip") + RESIDUAL_SCALE * SqueezeExcite()(r)

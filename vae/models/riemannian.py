@@ -10,7 +10,8 @@ reads from x_n. The Hamiltonian is H(z, rho) = -log p(x, z) + 1/2 log((2 pi)^d d
 eq. 16-18; its two implicit equations solved by fixed-point iterations), with the HVAE's
 tempering between steps. With rho_0 ~ N(0, G(z_0) / beta_0) the bound is
 
-    log p(x) >= E[ log p(x, z_K) + log N(rho_K; 0, G(z_K)) - log q_0(z_0|x) - log N(rho_0; 0, G(z_0)/beta_0) + d/2 log beta_0 ],
+    log p(x) >= E[ log p(x, z_K) + log N(rho_K; 0, G(z_K)) - log q_0(z_0|x)
+                  - log N(rho_0; 0, G(z_0)/beta_0) + d/2 log beta_0 ],
 
 where the last two terms are -log N(gamma; 0, I) + 1/2 log det G(z_0) for the standard normal
 gamma that rho_0 is drawn from. Leaves out: the metric over all training centroids kept after

@@ -18,6 +18,7 @@ registry, so a variant registered from a notebook builds the same way. `gaussian
                                  learned Riemannian metric (Chadebec 2020)
     vqvae                        vector quantization (van den Oord 2017)
     ladder_vae                   two-level ladder VAE (Sønderby 2016)
+    nvae                         deep hierarchical VAE, residual cells, latent groups at several scales (Vahdat 2020)
     ae, wae, swae, rae_l2, rae_gp, aae   deterministic autoencoders, no density (Tolstikhin 2018;
                                  Kolouri 2019; Ghosh 2020; Makhzani 2016)
     info_vae                     MMD on the aggregate posterior (Zhao 2019)
