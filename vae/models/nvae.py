@@ -204,8 +204,9 @@ class NVAE(LatentVariableModel):
         for p, q, z in groups:
             if stop_posterior_grad:
                 q = jax.lax.stop_gradient(q)
-            log_p = _standard_normal_log_prob(z) if p is None else _log_prob(p, z)
-            log_w = log_w + (log_p - _log_prob(q, z)).reshape(k, b)
+            if p is None:
+                p = DiagonalGaussian(jnp.zeros_like(z), jnp.zeros_like(z))
+            log_w = log_w + jnp.sum(p.log_prob(z) - q.log_prob(z), axis=(1, 2)).reshape(k, b)
         return log_w
 
     def decode(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -243,11 +244,3 @@ class NVAE(LatentVariableModel):
         h, w, c = self.top_shape
         return h * up, w * up, c
 
-
-def _log_prob(g: DiagonalGaussian, z: jax.Array) -> jax.Array:
-    """log N(z; g) summed over [h, w, c]: [batch]."""
-    return jnp.sum(-0.5 * (math.log(2 * math.pi) + g.log_var + (z - g.mean) ** 2 / jnp.exp(g.log_var)), axis=(1, 2, 3))
-
-
-def _standard_normal_log_prob(z: jax.Array) -> jax.Array:
-    return jnp.sum(-0.5 * (math.log(2 * math.pi) + z**2), axis=(1, 2, 3))

@@ -98,13 +98,14 @@ def solve_upper(u: jax.Array, b: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(0, d, entry, jnp.zeros_like(b))
 
 
-def _chol(g_inv: jax.Array) -> jax.Array:
-    return cholesky(g_inv)
+def half_log_det_from_cholesky(chol: jax.Array) -> jax.Array:
+    """1/2 log det G for the Cholesky factor C of G^{-1} (C C^T = G^{-1}): -sum log diag C, [...]."""
+    return -jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
 
 
 def half_log_det_metric(g_inv: jax.Array) -> jax.Array:
     """1/2 log det G = -1/2 log det G^{-1}: [..., d, d] -> [...]."""
-    return -jnp.sum(jnp.log(jnp.diagonal(_chol(g_inv), axis1=-2, axis2=-1)), -1)
+    return half_log_det_from_cholesky(cholesky(g_inv))
 
 
 def kinetic(g_inv: jax.Array, rho: jax.Array) -> jax.Array:
@@ -163,7 +164,7 @@ class RiemannianHamiltonianVAE(HamiltonianVAE):
         rng_z, rng_rho = jax.random.split(self.make_rng("sample"))
         z0 = q.sample(rng_z, num_samples)
         gamma = jax.random.normal(rng_rho, z0.shape, z0.dtype)
-        chol0 = _chol(g_inv_fn(z0))
+        chol0 = cholesky(g_inv_fn(z0))
         # rho_0 = C^{-T} gamma / sqrt(beta_0) with C C^T = G^{-1}: covariance G / beta_0.
         rho = solve_upper(jnp.swapaxes(chol0, -1, -2), gamma)
         rho = rho / math.sqrt(self.beta0)
@@ -176,5 +177,4 @@ class RiemannianHamiltonianVAE(HamiltonianVAE):
         d = z.shape[-1]
         log_n_rho_k = -kinetic(g_inv_fn(z), rho) - 0.5 * d * LOG_2PI
         log_n_gamma = -0.5 * jnp.sum(gamma**2, -1) - 0.5 * d * LOG_2PI
-        half_log_det_g0 = -jnp.sum(jnp.log(jnp.diagonal(chol0, axis1=-2, axis2=-1)), -1)
-        return q, z0, z, log_n_rho_k - log_n_gamma + half_log_det_g0
+        return q, z0, z, log_n_rho_k - log_n_gamma + half_log_det_from_cholesky(chol0)
