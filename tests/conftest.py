@@ -6,6 +6,13 @@ import tempfile
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# XLA's backend (LLVM) optimizations off for the test run: the suite's tiny models spend far more
+# time compiling than running, and most of the compile time is LLVM on many small fusions. The
+# programs compute the same values (to float rounding); the convolutions and matmuls are library
+# calls either way. A user's run compiles with the defaults.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
 # One XLA compilation cache for the test run, shared by both xdist workers and the processes they
 # start (command-line tests, notebook kernels): many tests compile the same programs (the same
 # model's eval step, IWAE, encoder and decoder). Fresh for every run, so a run never reads what an

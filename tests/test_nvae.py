@@ -105,7 +105,7 @@ def test_iwae_of_a_linear_gaussian_hierarchy_matches_the_exact_log_likelihood(tw
 
     zero = jnp.zeros(sum(sizes))
     mean_fn = jax.jit(mean_of)
-    c, a = np.asarray(mean_fn(zero), np.float64), np.asarray(jax.jit(jax.jacfwd(mean_of))(zero), np.float64)
+    c, a = np.asarray(mean_fn(zero), np.float64), np.asarray(jax.jit(jax.jacrev(mean_of))(zero), np.float64)
     np.testing.assert_allclose(mean_fn(jnp.ones(sum(sizes))), c + a.sum(1), rtol=1e-4, atol=1e-4)   # it is linear
     x = np.random.default_rng(0).uniform(size=(1, *SHAPE)).astype(np.float32)
     cov = a @ a.T + np.eye(a.shape[0])                                                    # sigma = 1
@@ -141,9 +141,25 @@ def test_kl_is_per_group_and_free_bits_apply_per_group(two_scales):
     assert samples.shape == (6, *SHAPE) and np.all((samples >= 0) & (samples <= 1))
 
 
-def test_bad_image_sizes_and_priors_are_refused():
-    with pytest.raises(ValueError, match="latent_scales=3 halves 28x28 images 3 times.*multiples of 8"):
-        build_model(ModelConfig(name="nvae", latent_scales=3), (28, 28, 1))
+def test_images_are_padded_to_the_towers_halvings_and_the_output_cropped_back():
+    """28x28 with two pre-processing blocks and two latent scales: three halvings, so the towers
+    run on 32x32 (2 zero rows / columns on each side) with a 4x4 top group, and every output is
+    28x28 again."""
+    cfg = ModelConfig(name="nvae", channels=(2, 2, 2), latent_scales=2, groups_per_scale=1, group_channels=2)
+    model = build_model(cfg, (28, 28, 1)).clone(expand=1)
+    assert model.halvings == 3 and model.padded_shape == (32, 32) and model.top_shape == (4, 4, 2)
+    assert model._margins() == ((2, 2), (2, 2))
+    x = jnp.zeros((2, 28, 28, 1))
+    keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}
+    variables = jax.eval_shape(model.init, keys, x)
+    out = jax.eval_shape(lambda v: model.apply(v, x, rngs=keys), variables)
+    assert out.decoded.shape == (2, 28, 28, 1) and out.z.shape == (2, 4 * 4 * 2) and out.kl_per_dim.shape == (2, 2)
+    feats = jax.eval_shape(lambda v: model.apply(v, x, method=NVAE.bottom_up), variables)
+    assert [f.shape[1:3] for f in feats] == [(4, 4), (8, 8)]
+    assert jax.eval_shape(lambda v: model.apply(v, 3, rngs=keys, method=NVAE.generate), variables).shape == (3, 28, 28, 1)
+
+
+def test_bad_priors_are_refused():
     with pytest.raises(ConfigError, match="model.prior='mog' is not allowed with model.name='nvae'"):
         build_objective(apply_overrides(Config(), ["model.name=nvae", "model.prior=mog"]))
 
@@ -155,3 +171,9 @@ def test_the_shifted_depthwise_convolution_is_the_grouped_convolution():
     grouped = nn.Conv(3, (5, 5), feature_group_count=3)
     want = grouped.apply({"params": params}, h)
     np.testing.assert_allclose(DepthwiseConv(5).apply({"params": params}, h), want, rtol=1e-5, atol=1e-6)
+    # the written-out VJP against autodiff of the grouped convolution, for the input and the kernel
+    weights = jax.random.normal(jax.random.PRNGKey(2), want.shape)
+    mine = jax.grad(lambda p, h: jnp.sum(weights * DepthwiseConv(5).apply({"params": p}, h)), argnums=(0, 1))(params, h)
+    ref = jax.grad(lambda p, h: jnp.sum(weights * grouped.apply({"params": p}, h)), argnums=(0, 1))(params, h)
+    for a, b in zip(jax.tree_util.tree_leaves(mine), jax.tree_util.tree_leaves(ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

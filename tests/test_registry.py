@@ -150,9 +150,15 @@ def test_every_variant_honours_the_written_interface(name):
     x = jnp.asarray(np.random.default_rng(0).random((b, *shape)) < 0.5, jnp.float32)
     y = jnp.arange(b) % 3 if model.num_classes else None
     keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(1)}
-    variables = model.init(keys, x, y)
-    call = lambda method, *args: model.apply(variables, *args, rngs={"sample": jax.random.PRNGKey(2)},  # noqa: E731
-                                             method=method)
+    variables = jax.jit(model.init)(keys, x, y)
+
+    def call(method, *args):
+        # jitted per method (ints static): eager calls of the deep variants cost several times more
+        static = tuple(i for i, a in enumerate(args) if isinstance(a, int))
+        fn = jax.jit(lambda v, *a: model.apply(v, *a, rngs={"sample": jax.random.PRNGKey(2)}, method=method),
+                     static_argnums=tuple(i + 1 for i in static))
+        return fn(variables, *args)
+
     q = call(type(model).encode, x, y)
     assert q.mean.shape == (b, model.latent_dim)
     out = call(type(model).__call__, x, y)

@@ -147,7 +147,7 @@ MULTI_DEVICE = textwrap.dedent('''
 
 def test_four_devices_match_one_device(tmp_path):
     tiny = {k: (list(v) if isinstance(v, tuple) else v) for k, v in TINY.items()}
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"}
     result = subprocess.run([sys.executable, "-c", MULTI_DEVICE, str(tmp_path), json.dumps(tiny)], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -79,8 +79,8 @@ class ModelConfig:
       `power_spherical`. curvature: c of pvae's Poincaré ball, curvature -c (None: 0.7).
     latent_scales / groups_per_scale / group_channels / cells_per_group: nvae's hierarchy, its
       resolutions, latent groups per resolution, channels per group and residual cells per group
-      in each tower (None: NVAE's MNIST values 2 / 10 / 20 / 2); nvae's widths are `channels`
-      (full resolution, latent scales).
+      in each tower (None: NVAE's MNIST values 2 / 10 / 20 / 1); nvae's widths are `channels`
+      (one per resolution from the full one down to the latent scales', each step a halving).
     """
 
     name: str = "vae"

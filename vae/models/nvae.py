@@ -18,11 +18,18 @@ so the ELBO's free bits apply per group.
 In, from NVAE: the two towers, residual cells with squeeze-and-excitation (Swish, depthwise 5x5
 convolutions in the generative cells, residual branches scaled by 0.1), the residual
 posterior, soft-clamped Gaussian parameters (5 tanh(x / 5)), groups at several resolutions, and,
-through the objective, KL warm-up and free bits per group. Left out: batch normalization (and so
-its readjustment for temperature sampling; the toolkit's train state has no mutable statistics),
-spectral regularization, KL balancing across groups, normalizing flows in the encoder, the
-paper's channel doubling at each downsampling (here one width per tower part: `channels` =
-(full-resolution width, latent-scales width)), and mixed precision.
+through the objective, KL warm-up and free bits per group. Changed: the Gaussian heads start at
+zero (every group at N(0, I), posterior on prior), which stands in for batch norm's control of
+the scales at initialization. Left out: batch normalization (and so its readjustment for
+temperature sampling; the toolkit's train state has no mutable statistics),
+spectral regularization, KL balancing across groups, normalizing flows in the encoder, channel
+doubling between latent scales (`channels` gives one width per pre-processing resolution, e.g.
+(16, 32, 64) doubles twice as the authors' MNIST model does, and the last width for every latent
+scale), and mixed precision.
+
+Images whose H or W is not a multiple of 2^halvings are zero-padded around (28x28 -> 32x32 for
+three halvings, as NVAE pads MNIST) and the output is cropped back: the likelihood sees the
+original pixels only.
 
 It generalizes the ladder VAE (Sønderby et al. 2016): both share the top-down path between
 prior and posterior; the ladder merges a bottom-up and a top-down Gaussian by precision where
@@ -49,18 +56,11 @@ from vae.models.hierarchical import gaussian_kl
 from vae.models.nvae_cells import DecoderCell, EncoderCell, soft_clamp
 
 
-def check_image_shape(image_shape: tuple[int, int, int], latent_scales: int) -> None:
-    """H and W must halve `latent_scales` times exactly; a clear error otherwise."""
-    h, w = image_shape[:2]
-    step = 2 ** latent_scales
-    if h % step or w % step:
-        raise ValueError(f"nvae with latent_scales={latent_scales} halves {h}x{w} images {latent_scales} times, "
-                         f"so H and W must be multiples of {step}; use fewer latent scales or pad the images")
-
-
 class NVAE(LatentVariableModel):
     """See the module docstring. image_shape: (H, W, C); out_channels: the likelihood's
-    parameter channels; channels: (full-resolution width, latent-scales width)."""
+    parameter channels; channels: the width at each resolution from the full one down to the
+    latent scales' (one pre-processing block, halving H and W, between consecutive entries);
+    process_cells: residual cells per pre- and post-processing block."""
 
     likelihood: nn.Module
     image_shape: tuple[int, int, int]
@@ -81,45 +81,67 @@ class NVAE(LatentVariableModel):
         return self.latent_scales * self.groups_per_scale
 
     @property
+    def halvings(self) -> int:
+        """How often the bottom-up tower halves H and W: once per pre-processing block, then
+        between consecutive latent scales."""
+        return len(self.channels) - 1 + self.latent_scales - 1
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """H and W rounded up to multiples of 2^halvings (28 -> 32 for three halvings)."""
+        step = 2 ** self.halvings
+        return tuple(-(-n // step) * step for n in self.image_shape[:2])
+
+    @property
     def top_shape(self) -> tuple[int, int, int]:
-        s = 2 ** self.latent_scales
-        return self.image_shape[0] // s, self.image_shape[1] // s, self.group_channels
+        s = 2 ** self.halvings
+        return self.padded_shape[0] // s, self.padded_shape[1] // s, self.group_channels
 
     @property
     def latent_dim(self) -> int:
         return math.prod(self.top_shape)
 
     def setup(self):
-        check_image_shape(self.image_shape, self.latent_scales)
-        c_full, c_lat, act = self.channels[0], self.channels[-1], self.activation
+        widths, c_lat, act = self.channels, self.channels[-1], self.activation
         n, gc = self.num_groups, self.group_channels
-        self.stem = nn.Conv(c_full, (3, 3))
-        self.pre = [EncoderCell(c_full, activation=act) for _ in range(self.process_cells)] + [
-            EncoderCell(c_lat, downsample=True, activation=act)]
+        self.stem = nn.Conv(widths[0], (3, 3))
+        pre = []
+        for i in range(len(widths) - 1):  # a block: cells at its width, then one halving to the next
+            pre += [EncoderCell(widths[i], activation=act) for _ in range(self.process_cells)]
+            pre.append(EncoderCell(widths[i + 1], downsample=True, activation=act))
+        self.pre = pre
         self.enc_cells = [[EncoderCell(c_lat, activation=act) for _ in range(self.cells_per_group)] for _ in range(n)]
         self.enc_down = [EncoderCell(c_lat, downsample=True, activation=act) for _ in range(self.latent_scales - 1)]
-        self.enc_top = nn.Conv(c_lat, (1, 1))
-        self.q_mean = [nn.Conv(gc, (3, 3)) for _ in range(n)]
-        self.q_log_var = [nn.Conv(gc, (3, 3)) for _ in range(n)]
-        self.enc_combine = [nn.Conv(c_lat, (1, 1)) for _ in range(n - 1)]
-        self.p_mean = [nn.Conv(gc, (3, 3)) for _ in range(n - 1)]
-        self.p_log_var = [nn.Conv(gc, (3, 3)) for _ in range(n - 1)]
+        self.enc_top = nn.Dense(c_lat)
+        # The Gaussian heads start at zero, so every group starts at N(0, I) with its posterior on
+        # its prior (KL 0): without batch norm, random heads let the scales compound down the
+        # tower (at init, the KL of the 10th group of 10 was 1e8 nats).
+        head = lambda: nn.Conv(gc, (3, 3), kernel_init=nn.initializers.zeros_init())  # noqa: E731
+        self.q_mean = [head() for _ in range(n)]
+        self.q_log_var = [head() for _ in range(n)]
+        self.enc_combine = [nn.Dense(c_lat) for _ in range(n - 1)]
+        self.p_mean = [head() for _ in range(n - 1)]
+        self.p_log_var = [head() for _ in range(n - 1)]
         self.dec_cells = [[DecoderCell(c_lat, self.expand, activation=act) for _ in range(self.cells_per_group)]
                           for _ in range(n - 1)]
         self.dec_up = [DecoderCell(c_lat, self.expand, upsample=True, activation=act)
                        for _ in range(self.latent_scales - 1)]
-        self.dec_combine = [nn.Conv(c_lat, (1, 1)) for _ in range(n)]
+        self.dec_combine = [nn.Dense(c_lat) for _ in range(n)]
         self.top_down_input = self.param("top_down_input", nn.initializers.normal(1.0), (*self.top_shape[:2], c_lat))
-        # the authors' code expands the post-processing cells by 3, the top-down cells by 6
-        self.post = [DecoderCell(c_full, 3, upsample=True, activation=act)] + [
-            DecoderCell(c_full, 3, activation=act) for _ in range(self.process_cells)]
+        # the mirror of `pre`; the authors' code expands the post-processing cells by 3, the
+        # top-down cells by 6
+        post = []
+        for i in reversed(range(len(widths) - 1)):
+            post.append(DecoderCell(widths[i], 3, upsample=True, activation=act))
+            post += [DecoderCell(widths[i], 3, activation=act) for _ in range(self.process_cells)]
+        self.post = post
         self.out = nn.Conv(self.out_channels, (3, 3))
 
     # -- the two towers ------------------------------------------------------------------
 
     def bottom_up(self, x: jax.Array) -> list[jax.Array]:
         """x [B, H, W, C] -> the encoder feature of each group in top-down order, [B, h_l, w_l, c]."""
-        h = self.stem(x)
+        h = self.stem(jnp.pad(x, ((0, 0), *self._margins(), (0, 0))))
         for cell in self.pre:
             h = cell(h)
         feats = []
@@ -168,7 +190,14 @@ class NVAE(LatentVariableModel):
             h = self.dec_combine[l](jnp.concatenate([h, z], axis=-1))
         for cell in self.post:
             h = cell(h)
-        return self.out(self.activation(h)), groups
+        (top, bottom), (left, right) = self._margins()
+        out = self.out(self.activation(h))
+        return out[:, top:out.shape[1] - bottom, left:out.shape[2] - right], groups
+
+    def _margins(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Zero rows / columns added above-below and left-right of the images (NVAE pads MNIST
+        to 32x32); the output is cropped back, so the likelihood sees the original pixels only."""
+        return tuple(((p - n) // 2, p - n - (p - n) // 2) for n, p in zip(self.image_shape[:2], self.padded_shape))
 
     # -- the model interface ---------------------------------------------------------------
 

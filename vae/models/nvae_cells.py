@@ -24,6 +24,46 @@ def upsample2(h: jax.Array) -> jax.Array:
     return jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
 
 
+def _shifted_sum(h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """sum_ij h_pad[:, i:i+H, j:j+W] * kernel[i, j]: a 'SAME' depthwise correlation; h [B, H, W, C],
+    kernel [k, k, C] with k odd."""
+    k, p = kernel.shape[0], kernel.shape[0] // 2
+    height, width = h.shape[1:3]
+    padded = jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+    return sum(padded[:, i:i + height, j:j + width, :] * kernel[i, j] for i in range(k) for j in range(k))
+
+
+@jax.custom_vjp
+def depthwise_same(h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The 'SAME' depthwise correlation of h [B, H, W, C] with kernel [k, k, C] (k odd). Its VJP is
+    written out: the input gradient is the same shifted sum of the output gradient with the
+    flipped kernel, and the kernel gradient k^2 reductions, so that no shifted copy of the input is
+    kept between the passes (autodiff of the shifted sum stored all k^2 of them). Reverse mode only
+    (jax.grad, jax.jacrev), like `vae.models.conv_kernels.MatmulConv`."""
+    return _shifted_sum(h, kernel)
+
+
+def _depthwise_fwd(h, kernel):
+    return _shifted_sum(h, kernel), (h, kernel)
+
+
+def _depthwise_bwd(res, g):
+    h, kernel = res
+    k, p = kernel.shape[0], kernel.shape[0] // 2
+    height, width = h.shape[1:3]
+    padded = jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+
+    def tap(t):  # a loop with dynamic slices: unrolled, XLA:CPU materialized every shifted copy
+        window = jax.lax.dynamic_slice(padded, (0, t // k, t % k, 0), h.shape)
+        return jnp.sum(window * g, axis=(0, 1, 2))
+
+    dk = jax.lax.map(tap, jnp.arange(k * k)).reshape(k, k, -1)
+    return _shifted_sum(g, kernel[::-1, ::-1]), dk
+
+
+depthwise_same.defvjp(_depthwise_fwd, _depthwise_bwd)
+
+
 class DepthwiseConv(nn.Module):
     """A k x k depthwise ('SAME', stride 1) convolution written as k^2 shifted products: the
     same values as nn.Conv(C, (k, k), feature_group_count=C), whose gradient on XLA:CPU is
@@ -36,11 +76,7 @@ class DepthwiseConv(nn.Module):
         k, c = self.kernel_size, h.shape[-1]
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, c))
         bias = self.param("bias", nn.initializers.zeros_init(), (c,))
-        p = k // 2
-        padded = jnp.pad(h, ((0, 0), (p, k - 1 - p), (p, k - 1 - p), (0, 0)))
-        height, width = h.shape[1:3]
-        out = sum(padded[:, i:i + height, j:j + width, :] * kernel[i, j, 0] for i in range(k) for j in range(k))
-        return out + bias
+        return depthwise_same(h, kernel[:, :, 0]) + bias
 
 
 class SqueezeExcite(nn.Module):
@@ -57,7 +93,8 @@ class SqueezeExcite(nn.Module):
 def _skip(h: jax.Array, channels: int, stride: int, name: str) -> jax.Array:
     if stride == 1 and h.shape[-1] == channels:
         return h
-    return nn.Conv(channels, (1, 1), strides=stride, name=name)(h)
+    # a 1x1 convolution as a matrix product over channels (stride 2 'SAME' reads the even pixels)
+    return nn.Dense(channels, name=name)(h[:, ::stride, ::stride])
 
 
 class EncoderCell(nn.Module):
@@ -91,7 +128,7 @@ class DecoderCell(nn.Module):
         if self.upsample:
             h = upsample2(h)
         wide = self.channels * self.expand
-        r = self.activation(nn.Conv(wide, (1, 1))(h))
+        r = self.activation(nn.Dense(wide)(h))
         r = self.activation(DepthwiseConv(5)(r))
-        r = nn.Conv(self.channels, (1, 1), name="residual_out")(r)
+        r = nn.Dense(self.channels, name="residual_out")(r)
         return _skip(h, self.channels, 1, "skip") + RESIDUAL_SCALE * SqueezeExcite()(r)

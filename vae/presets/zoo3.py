@@ -165,19 +165,21 @@ def rhvae_mnist5k() -> Config:
 
 @register
 def nvae_mnist5k() -> Config:
-    """Deep hierarchical VAE after NVAE (Vahdat & Kautz 2020), sized for a 2-core CPU: latent
-    groups at 7x7 and 14x14 (2 per resolution, 20 channels each), widths 16 (28x28) and 32, one
-    residual cell per group, KL warm-up over the first 30% of the steps (NVAE's
-    kl_anneal_portion), on mnist5k on the quickstart's budget (6,000 steps of batch 128, Adam).
+    """Deep hierarchical VAE after NVAE (Vahdat & Kautz 2020), the shape of the authors' MNIST
+    model at half its widths and a fifth of its groups, for a 2-core CPU: images padded to 32x32,
+    two pre-processing blocks (widths 8, 16, 32), latent groups at 4x4 and 8x8 (2 per scale, 20
+    channels each; theirs: 10 per scale), one residual cell per group, KL warm-up over the first
+    30% of the steps (NVAE's kl_anneal_portion), on mnist5k on the quickstart's budget (6,000
+    steps of batch 128, Adam).
 
         vae train --preset nvae_mnist5k
 
-    Not yet run: about 7 s per step at batch 128 on a 2-core CPU (benchmarks/NOTES.md, "nvae
-    on the CPU"), so 6,000 steps take over ten hours there; on an accelerator it is minutes.
+    Expected cost: about 1.6 s per step on a 2-core CPU, so 6,000 steps take about 2.7 hours
+    (benchmarks/NOTES.md, "nvae on the CPU"); `vae train --resume` continues an interrupted run.
     """
     cfg = mnist5k_preset("nvae_mnist5k", "nvae", ObjectiveConfig(kl_schedule="linear", kl_warmup_steps=1800))
     return dataclasses.replace(cfg, model=dataclasses.replace(
-        cfg.model, channels=(16, 32), latent_scales=2, groups_per_scale=2, group_channels=20, cells_per_group=1))
+        cfg.model, channels=(8, 16, 32), latent_scales=2, groups_per_scale=2, group_channels=20, cells_per_group=1))
 
 
 @register

@@ -6,20 +6,22 @@ warm-up and objective.free_bits applies per group (free_bits_group counts groups
 `vae.models.nvae` for which of NVAE's elements are in and which are not.
 
 Defaults, from the authors' MNIST command: 2 latent scales, 10 groups per scale, 20 channels per
-group, 2 cells per group; widths come from model.channels (full resolution, latent scales), one
-pre- and one post-processing cell (the paper's MNIST model has 3 x 2). model.architecture,
-hidden, kernel_size and latent_dim are not used. H and W must be multiples of 2^latent_scales. The
+group, 1 cell per group. model.channels gives the widths: one pre- and one post-processing block
+(halving / doubling H and W) between consecutive entries, the last one for the latent scales
+(the authors' MNIST model is (16, 32, 64)); one residual cell per block (theirs has 3).
+model.architecture, hidden, kernel_size and latent_dim are not used. Images are zero-padded to
+multiples of 2^halvings and the output cropped back (28x28 -> 32x32 as NVAE pads MNIST). The
 likelihood is any of the toolkit's: Bernoulli on binarized MNIST as the paper, the discretized
 logistic mixture (model.likelihood=logistic_mixture) on 8-bit colour images for bits/dim."""
 
 from vae.config import ConfigError
 from vae.models import build_likelihood
-from vae.models.nvae import NVAE, check_image_shape
+from vae.models.nvae import NVAE
 from vae.registry import Variant, register
 from vae.variants.common import ELBO_READS, elbo
 
 DEFAULTS = {"model.latent_scales": 2, "model.groups_per_scale": 10, "model.group_channels": 20,
-            "model.cells_per_group": 2}
+            "model.cells_per_group": 1}
 
 
 def _value(model_config, field: str) -> int:
@@ -29,11 +31,9 @@ def _value(model_config, field: str) -> int:
 
 def _model(config, image_shape, num_classes):
     likelihood = build_likelihood(config)
-    scales = _value(config, "latent_scales")
-    check_image_shape(image_shape, scales)
     return NVAE(likelihood=likelihood, image_shape=tuple(image_shape),
                 out_channels=likelihood.param_channels(image_shape[-1]), channels=tuple(config.channels),
-                latent_scales=scales, groups_per_scale=_value(config, "groups_per_scale"),
+                latent_scales=_value(config, "latent_scales"), groups_per_scale=_value(config, "groups_per_scale"),
                 group_channels=_value(config, "group_channels"), cells_per_group=_value(config, "cells_per_group"))
 
 
