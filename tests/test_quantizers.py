@@ -1,0 +1,52 @@
+"""Quantizers against independent computations on fixed inputs."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vae.models.quantizers import FSQ
+
+
+def test_fsq_levels_give_the_implied_codebook_and_round_trip_its_indices():
+    fsq = FSQ((8, 5, 5, 5))
+    assert fsq.codebook_size == 1000 and fsq.dim == 4
+    # every grid point, enumerated independently: channel i takes the L_i integers centred on 0
+    # (-L/2 .. L/2 - 1 for even L), divided by floor(L / 2)
+    grid = np.asarray(list(itertools.product(*[np.arange(L) - L // 2 for L in fsq.levels])), np.float32)
+    grid = grid / (np.asarray(fsq.levels) // 2)
+    codes = np.asarray(fsq.codes_from_integers(jnp.asarray(grid * (np.asarray(fsq.levels) // 2))))
+    assert sorted(codes.tolist()) == list(range(1000))                       # a bijection onto 0..999
+    np.testing.assert_array_equal(np.asarray(fsq.codes_to_vectors(jnp.asarray(codes))), grid)
+
+
+def test_fsq_rounds_to_the_nearest_reachable_level_and_reaches_every_level():
+    fsq = FSQ((4, 3))
+    z = jax.random.normal(jax.random.PRNGKey(0), (20_000, 2)) * 3
+    zq, codes = fsq(z)
+    # independent: bound by the paper's formula in float64, round, normalise
+    levels = np.asarray([4.0, 3.0])
+    half = (levels - 1) * (1 + 1e-3) / 2
+    offset = np.where(levels % 2 == 0, 0.5, 0.0)
+    want = np.round(np.tanh(np.asarray(z, np.float64) + np.arctanh(offset / half)) * half - offset) / (levels // 2)
+    np.testing.assert_allclose(np.asarray(zq), want, atol=1e-6)
+    assert set(np.round(np.asarray(zq[:, 0]) * 2).astype(int)) == {-2, -1, 0, 1}
+    assert set(np.round(np.asarray(zq[:, 1])).astype(int)) == {-1, 0, 1}
+    assert set(np.asarray(codes).tolist()) == set(range(12))
+    np.testing.assert_array_equal(np.asarray(fsq.codes_to_vectors(codes)), np.asarray(zq))
+
+
+def test_fsq_passes_gradients_straight_through_the_rounding():
+    fsq = FSQ((5,))
+    z = jnp.asarray([[0.1], [-0.4], [1.3]])
+    grad = jax.grad(lambda z: jnp.sum(fsq(z)[0]))(z)
+    # d/dz of tanh(z) * h / floor(L/2) with the rounding's gradient taken as 1
+    half = 4 * (1 + 1e-3) / 2
+    np.testing.assert_allclose(np.asarray(grad), (1 - np.tanh(np.asarray(z)) ** 2) * half / 2, rtol=1e-5)
+
+
+def test_fsq_refuses_levels_below_two():
+    with pytest.raises(ValueError, match=r"FSQ levels must be .*integers >= 2, got \(8, 1\)"):
+        FSQ((8, 1))
