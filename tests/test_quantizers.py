@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vae.models.quantizers import FSQ
+from vae.models.quantizers import FSQ, LFQ
 
 
 def test_fsq_levels_give_the_implied_codebook_and_round_trip_its_indices():
@@ -50,3 +50,46 @@ def test_fsq_passes_gradients_straight_through_the_rounding():
 def test_fsq_refuses_levels_below_two():
     with pytest.raises(ValueError, match=r"FSQ levels must be .*integers >= 2, got \(8, 1\)"):
         FSQ((8, 1))
+
+
+def _softmax64(logits):
+    logits = logits - logits.max(-1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(-1, keepdims=True)
+
+
+def test_lfq_codes_are_the_signs_bits_and_gradients_pass_straight_through():
+    lfq = LFQ(5)
+    z = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (64, 5)))
+    zq, codes = lfq(jnp.asarray(z))
+    np.testing.assert_array_equal(np.asarray(zq), np.where(z > 0, 1.0, -1.0))
+    want = [int("".join("1" if v > 0 else "0" for v in row[::-1]), 2) for row in z]   # bit i = channel i
+    assert np.asarray(codes).tolist() == want
+    np.testing.assert_array_equal(np.asarray(lfq.codes_to_vectors(codes)), np.asarray(zq))
+    np.testing.assert_array_equal(np.asarray(jax.grad(lambda z: jnp.sum(lfq(z)[0] * 3.0))(jnp.asarray(z))), 3.0)
+
+
+def test_lfq_entropies_match_a_brute_force_softmax_over_all_codes():
+    lfq = LFQ(4, temperature=2.0, diversity_gamma=0.5)
+    z = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (200, 4)), np.float64)
+    codes = np.asarray(list(itertools.product([-1.0, 1.0], repeat=4)))                    # all 16, any order
+    p = _softmax64(-((z[:, None, :] - codes[None]) ** 2).sum(-1) / 2.0)                  # [N, 16]
+    sample = np.mean(-(p * np.log(p)).sum(-1))
+    avg = p.mean(0)
+    codebook = -(avg * np.log(avg)).sum()
+    terms = lfq.entropy_terms(jnp.asarray(z, jnp.float32))
+    assert lfq.exact_codebook_entropy
+    np.testing.assert_allclose(float(terms["sample_entropy"]), sample, rtol=1e-4)
+    np.testing.assert_allclose(float(terms["codebook_entropy"]), codebook, rtol=1e-4)
+    np.testing.assert_allclose(float(terms["entropy_loss"]), sample - 0.5 * codebook, rtol=1e-4)
+    # above max_exact_bits: the marginals' entropy, never below the exact one
+    bound = LFQ(4, temperature=2.0, max_exact_bits=3)
+    assert not bound.exact_codebook_entropy
+    assert float(bound.entropy_terms(jnp.asarray(z, jnp.float32))["codebook_entropy"]) >= codebook - 1e-5
+
+
+def test_lfq_refuses_bad_settings():
+    with pytest.raises(ValueError, match="LFQ dim must be >= 1, got 0"):
+        LFQ(0)
+    with pytest.raises(ValueError, match="LFQ temperature must be > 0, got -1"):
+        LFQ(3, temperature=-1)
