@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.distributions import PointMass
+from vae.models.quantizers.vq import nearest_code
 
 
 class VQVAE(LatentVariableModel):
@@ -48,10 +49,7 @@ class VQVAE(LatentVariableModel):
     def quantize(self, z_e):
         """z_e [..., L*D] -> (z_q [..., L*D], codes [..., L])."""
         lead = z_e.shape[:-1]
-        flat = z_e.reshape(-1, self.code_dim)
-        d2 = (jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ self.codebook.T + jnp.sum(self.codebook**2, 1)[None])
-        codes = jnp.argmin(d2, axis=1)
-        z_q = self.codebook[codes]
+        codes, z_q = nearest_code(z_e.reshape(-1, self.code_dim), self.codebook)
         return z_q.reshape(*lead, self.latent_dim), codes.reshape(*lead, self.num_latents)
 
     def encode(self, x, y=None) -> PointMass:

@@ -1,0 +1,26 @@
+"""Vector quantization (van den Oord et al. 2017): each D-dim vector to its nearest codebook
+entry, by Euclidean distance or, with `cosine=True`, by cosine similarity (both sides
+l2-normalized, as in Yu et al. 2022's ViT-VQGAN, sec. 3.2)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """x / max(||x||, eps) along the last axis."""
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
+def nearest_code(flat: jax.Array, codebook: jax.Array, cosine: bool = False) -> tuple[jax.Array, jax.Array]:
+    """flat [N, D], codebook [K, D] -> (codes [N] of the nearest entries, those entries [N, D]).
+    Euclidean: argmin ||x||^2 - 2 x.e + ||e||^2 (no [N, K, D] difference); cosine: argmax of the
+    normalized dot product, returning the normalized entries."""
+    if cosine:
+        flat, codebook = l2_normalize(flat), l2_normalize(codebook)
+        codes = jnp.argmax(flat @ codebook.T, axis=1)
+    else:
+        d2 = jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ codebook.T + jnp.sum(codebook**2, 1)[None]
+        codes = jnp.argmin(d2, axis=1)
+    return codes, codebook[codes]
