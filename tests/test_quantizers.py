@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vae.models.quantizers import FSQ, LFQ, nearest_code, residual_quantize
+from vae.models.quantizers import FSQ, LFQ, expire_dead_codes, kmeans_codebook, nearest_code, residual_quantize
 
 
 def test_fsq_levels_give_the_implied_codebook_and_round_trip_its_indices():
@@ -120,3 +120,36 @@ def test_residual_vq_reconstructs_exactly_when_the_codebooks_hold_the_residuals(
     np.testing.assert_allclose(np.asarray(seen[1]), fine[pick[:, 1]], atol=1e-4)  # what the second book saw
     grad = jax.grad(lambda z: jnp.sum(residual_quantize(z, jnp.asarray(np.stack([coarse, fine]), jnp.float32))[0]))
     np.testing.assert_array_equal(np.asarray(grad(jnp.asarray(z, jnp.float32))), 1.0)
+
+
+def test_kmeans_init_gives_every_code_an_assigned_vector_and_finds_separated_clusters():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(6, 3)) * 20
+    # unequal clusters: seeds from uniformly drawn rows would often miss the small ones
+    sizes = [120, 80, 60, 40, 30, 20]
+    x = np.concatenate([c + rng.normal(size=(s, 3)) for c, s in zip(centres, sizes)]).astype(np.float32)
+    book = np.asarray(jax.jit(kmeans_codebook, static_argnums=(1, 3))(jnp.asarray(x), 6, jax.random.PRNGKey(0), 20))
+    codes = np.argmin(((x[:, None] - book[None]) ** 2).sum(-1), axis=1)
+    assert np.bincount(codes, minlength=6).min() >= 1
+    # each true centre has a code within 1 (the cluster's mean is within ~0.5 of it)
+    assert np.max(np.min(np.linalg.norm(centres[:, None] - book[None], axis=-1), axis=1)) < 1.0
+    many = np.asarray(kmeans_codebook(jnp.asarray(x), 64, jax.random.PRNGKey(1)))
+    assert np.bincount(np.argmin(((x[:, None] - many[None]) ** 2).sum(-1), axis=1), minlength=64).min() >= 1
+    with pytest.raises(ValueError, match="k-means initialization of 8 codes needs at least as many vectors, got 5"):
+        kmeans_codebook(jnp.asarray(x[:5]), 8, jax.random.PRNGKey(0))
+
+
+def test_dead_code_expiry_revives_codes_unused_for_threshold_steps_only():
+    book = jnp.arange(12.0).reshape(4, 3)
+    idle = jnp.asarray([0, 1, 2, 0])
+    counts = jnp.asarray([5.0, 0.0, 0.0, 0.0])                     # code 0 used; 1, 2, 3 idle this step
+    vectors = jax.random.normal(jax.random.PRNGKey(0), (10, 3)) + 100.0
+    new, idle2, replaced = expire_dead_codes(book, idle, counts, vectors, jax.random.PRNGKey(1), threshold=3)
+    # idle counts become 0, 2, 3, 1: only code 2 reaches the threshold
+    np.testing.assert_array_equal(np.asarray(idle2), [0, 2, 0, 1])
+    assert int(replaced) == 1
+    np.testing.assert_array_equal(np.asarray(new)[[0, 1, 3]], np.asarray(book)[[0, 1, 3]])
+    assert any(np.allclose(np.asarray(new)[2], v) for v in np.asarray(vectors))   # an encoder output
+    # revived: with the batch's vectors now nearest to it, the code is used again
+    codes, _ = nearest_code(vectors, new)
+    assert set(np.asarray(codes).tolist()) == {2}

@@ -2,11 +2,13 @@
 z_e [..., D] to quantized vectors z_q [..., D] with integer codes, differentiable by a
 straight-through estimator. `vq`: nearest codebook entry (Euclidean or cosine); `rvq`: residual
 VQ (Zeghidour et al. 2021); `fsq`: finite scalar quantization (Mentzer et al. 2024); `lfq`:
-lookup-free quantization with its entropy penalty (Yu et al. 2024)."""
+lookup-free quantization with its entropy penalty (Yu et al. 2024); `codebook`: k-means
+initialization and dead-code expiry."""
 
+from vae.models.quantizers.codebook import expire_dead_codes, kmeans_codebook
 from vae.models.quantizers.fsq import FSQ, round_ste
 from vae.models.quantizers.lfq import LFQ
 from vae.models.quantizers.rvq import residual_quantize
 from vae.models.quantizers.vq import l2_normalize, nearest_code
 
-__all__ = ["FSQ", "LFQ", "l2_normalize", "nearest_code", "residual_quantize", "round_ste"]
+__all__ = ["FSQ", "LFQ", "expire_dead_codes", "kmeans_codebook", "l2_normalize", "nearest_code", "residual_quantize", "round_ste"]
