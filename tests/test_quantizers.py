@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vae.models.quantizers import FSQ, LFQ, expire_dead_codes, kmeans_codebook, nearest_code, residual_quantize
+from vae.models.quantizers import (FSQ, LFQ, expire_dead_codes, kmeans_codebook, nearest_code, residual_quantize,
+                                   rotation_trick)
 
 
 def test_fsq_levels_give_the_implied_codebook_and_round_trip_its_indices():
@@ -153,3 +154,20 @@ def test_dead_code_expiry_revives_codes_unused_for_threshold_steps_only():
     # revived: with the batch's vectors now nearest to it, the code is used again
     codes, _ = nearest_code(vectors, new)
     assert set(np.asarray(codes).tolist()) == {2}
+
+
+def test_rotation_trick_returns_the_code_and_rotates_the_gradient():
+    e = jax.random.normal(jax.random.PRNGKey(4), (5, 3))
+    q = jax.random.normal(jax.random.PRNGKey(5), (5, 3)) * 2
+    np.testing.assert_allclose(np.asarray(rotation_trick(e, q)), np.asarray(q), rtol=1e-5, atol=1e-5)
+    g = np.asarray(jax.random.normal(jax.random.PRNGKey(6), (5, 3)), np.float64)
+    grad = np.asarray(jax.grad(lambda e: jnp.sum(rotation_trick(e, q) * g))(e))
+    for i in range(5):  # independent: the rotation matrix built explicitly, in float64
+        ei, qi = np.asarray(e[i], np.float64), np.asarray(q[i], np.float64)
+        eh, qh = ei / np.linalg.norm(ei), qi / np.linalg.norm(qi)
+        r = (eh + qh) / np.linalg.norm(eh + qh)
+        rot = np.eye(3) - 2 * np.outer(r, r) + 2 * np.outer(qh, eh)
+        np.testing.assert_allclose(rot @ eh, qh, atol=1e-12)                     # it maps e_hat to q_hat
+        np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-9)            # a rotation
+        lam = np.linalg.norm(qi) / np.linalg.norm(ei)
+        np.testing.assert_allclose(grad[i], lam * rot.T @ g[i], rtol=1e-4, atol=1e-5)

@@ -24,3 +24,23 @@ def nearest_code(flat: jax.Array, codebook: jax.Array, cosine: bool = False) -> 
         d2 = jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ codebook.T + jnp.sum(codebook**2, 1)[None]
         codes = jnp.argmin(d2, axis=1)
     return codes, codebook[codes]
+
+
+def rotation_trick(e: jax.Array, q: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """The rotation trick (Fifty et al. 2024, eq. 4-5), an alternative to the straight-through
+    estimator: e [..., D] (encoder output) -> a value equal to q [..., D] (its code vector),
+    computed as sg(lambda R) e, where R is the rotation (Householder form) taking e/|e| to q/|q|
+    and lambda = |q| / |e|. The decoder's gradient reaches e rotated and scaled by that fixed
+    map (R^T lambda g) instead of copied unchanged:
+
+        R e = e - 2 r (r . e) + 2 q_hat (e_hat . e),   r = (e_hat + q_hat) / |e_hat + q_hat|.
+    """
+    sg = jax.lax.stop_gradient
+    e_norm = jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), eps)
+    q_norm = jnp.linalg.norm(q, axis=-1, keepdims=True)
+    e_hat, q_hat = sg(e / e_norm), sg(q / jnp.maximum(q_norm, eps))
+    r = e_hat + q_hat
+    r = r / jnp.maximum(jnp.linalg.norm(r, axis=-1, keepdims=True), eps)
+    rotated = (e - 2 * r * jnp.sum(r * e, axis=-1, keepdims=True)
+               + 2 * q_hat * jnp.sum(e_hat * e, axis=-1, keepdims=True))
+    return sg(q_norm / e_norm) * rotated
