@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vae.models.quantizers import (FSQ, LFQ, expire_dead_codes, kmeans_codebook, nearest_code, residual_quantize,
-                                   rotation_trick)
+from vae.models.quantizers import (FSQ, LFQ, codebook_usage, expire_dead_codes, kmeans_codebook, nearest_code,
+                                   residual_quantize, rotation_trick)
 
 
 def test_fsq_levels_give_the_implied_codebook_and_round_trip_its_indices():
@@ -171,3 +171,13 @@ def test_rotation_trick_returns_the_code_and_rotates_the_gradient():
         np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-9)            # a rotation
         lam = np.linalg.norm(qi) / np.linalg.norm(ei)
         np.testing.assert_allclose(grad[i], lam * rot.T @ g[i], rtol=1e-4, atol=1e-5)
+
+
+def test_codebook_usage_counts_codes_and_its_perplexity_has_the_closed_form():
+    uniform = codebook_usage(jnp.arange(32) % 8, 16)        # 8 of 16 codes, equally often
+    assert float(uniform["codes_used"]) == 8 and float(uniform["dead_codes"]) == 8
+    np.testing.assert_allclose(float(uniform["perplexity"]), 8.0, rtol=1e-6)
+    skewed = codebook_usage(jnp.asarray([[0, 0, 0, 1]]), 4)   # p = (3/4, 1/4)
+    np.testing.assert_allclose(float(skewed["perplexity"]), np.exp(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25))),
+                               rtol=1e-6)
+    assert float(codebook_usage(jnp.zeros(10, jnp.int32), 4)["perplexity"]) == pytest.approx(1.0)

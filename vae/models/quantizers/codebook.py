@@ -72,3 +72,14 @@ def expire_dead_codes(codebook: jax.Array, idle_steps: jax.Array, counts: jax.Ar
     dead = idle >= threshold
     rows = vectors[jax.random.permutation(key, vectors.shape[0])[:codebook.shape[0]]]
     return jnp.where(dead[:, None], rows, codebook), jnp.where(dead, 0, idle), jnp.sum(dead)
+
+
+def codebook_usage(codes: jax.Array, num_codes: int) -> dict[str, jax.Array]:
+    """Diagnostics of the codes [...] used in a batch: `codes_used` (distinct codes), `perplexity`
+    exp(H(usage)) of the empirical code distribution (num_codes when uniform, 1 when one code takes
+    everything) and `dead_codes` (codes not used)."""
+    counts = jnp.zeros(num_codes).at[codes.reshape(-1)].add(1.0)
+    p = counts / jnp.sum(counts)
+    used = jnp.sum(counts > 0).astype(jnp.float32)
+    return {"codes_used": used, "perplexity": jnp.exp(-jnp.sum(jax.scipy.special.xlogy(p, p))),
+            "dead_codes": num_codes - used}
