@@ -11,4 +11,5 @@ from vae.models.quantizers.lfq import LFQ
 from vae.models.quantizers.rvq import residual_quantize
 from vae.models.quantizers.vq import l2_normalize, nearest_code, rotation_trick
 
-__all__ = ["FSQ", "LFQ", "codebook_usage", "expire_dead_codes", "kmeans_codebook", "l2_normalize", "nearest_code", "residual_quantize", "rotation_trick", "round_ste"]
+__all__ = ["FSQ", "LFQ", "codebook_usage", "expire_dead_codes", "kmeans_codebook", "l2_normalize", "nearest_code",
+           "residual_quantize", "rotation_trick", "round_ste"]
