@@ -24,12 +24,18 @@ def upsample2(h: jax.Array) -> jax.Array:
     return jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
 
 
+def _pad_same(h: jax.Array, k: int) -> jax.Array:
+    """h [B, H, W, C] with k // 2 zero rows and columns on each side (k odd)."""
+    p = k // 2
+    return jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+
+
 def _shifted_sum(h: jax.Array, kernel: jax.Array) -> jax.Array:
     """sum_ij h_pad[:, i:i+H, j:j+W] * kernel[i, j]: a 'SAME' depthwise correlation; h [B, H, W, C],
     kernel [k, k, C] with k odd."""
-    k, p = kernel.shape[0], kernel.shape[0] // 2
+    k = kernel.shape[0]
     height, width = h.shape[1:3]
-    padded = jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+    padded = _pad_same(h, k)
     return sum(padded[:, i:i + height, j:j + width, :] * kernel[i, j] for i in range(k) for j in range(k))
 
 
@@ -49,9 +55,8 @@ def _depthwise_fwd(h, kernel):
 
 def _depthwise_bwd(res, g):
     h, kernel = res
-    k, p = kernel.shape[0], kernel.shape[0] // 2
-    height, width = h.shape[1:3]
-    padded = jnp.pad(h, ((0, 0), (p, p), (p, p), (0, 0)))
+    k = kernel.shape[0]
+    padded = _pad_same(h, k)
 
     def tap(t):  # a loop with dynamic slices: unrolled, XLA:CPU materialized every shifted copy
         window = jax.lax.dynamic_slice(padded, (0, t // k, t % k, 0), h.shape)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from vae.models.base import LatentVariableModel, VAEOutput
 from vae.models.distributions import PointMass
-from vae.models.quantizers.vq import nearest_code
+from vae.models.quantizers.vq import nearest_code, straight_through
 
 
 class VQVAE(LatentVariableModel):
@@ -59,7 +59,7 @@ class VQVAE(LatentVariableModel):
     def __call__(self, x, y=None) -> VAEOutput:
         z_e = self.encode(x).mean
         z_q, codes = self.quantize(z_e)
-        decoded = self.decode(z_e + jax.lax.stop_gradient(z_q - z_e))
+        decoded = self.decode(straight_through(z_e, z_q))
         log_px_z = self.log_likelihood(decoded, x)
         # jnp.log in float32 here, the Python float in log_importance_weights: each as the
         # objective and the IWAE estimate computed it before, so logged numbers stay bit-identical

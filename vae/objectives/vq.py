@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from vae.models.quantizers.codebook import codebook_usage
 from vae.objectives.base import Objective, elbo_metrics, forward
 
 
@@ -46,8 +47,7 @@ class VQObjective(Objective):
         loss_ex = recon + commit + codebook_loss
         metrics = elbo_metrics(x, recon, out.kl, loss_ex, model)
         metrics["commitment"] = commit
-        used = jnp.zeros(model.num_codes).at[codes.reshape(-1)].add(1.0)
-        metrics["codes_used"] = jnp.sum(used > 0).astype(jnp.float32)
+        metrics["codes_used"] = codebook_usage(codes, model.num_codes)["codes_used"]
         aux = {"z_e": jax.lax.stop_gradient(z_e).reshape(-1, model.code_dim), "codes": codes.reshape(-1)}
         return jnp.mean(loss_ex), metrics, aux
 

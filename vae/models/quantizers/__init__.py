@@ -9,7 +9,7 @@ from vae.models.quantizers.codebook import codebook_usage, expire_dead_codes, km
 from vae.models.quantizers.fsq import FSQ, round_ste
 from vae.models.quantizers.lfq import LFQ
 from vae.models.quantizers.rvq import residual_quantize
-from vae.models.quantizers.vq import l2_normalize, nearest_code, rotation_trick
+from vae.models.quantizers.vq import l2_normalize, nearest_code, rotation_trick, straight_through
 
 __all__ = ["FSQ", "LFQ", "codebook_usage", "expire_dead_codes", "kmeans_codebook", "l2_normalize", "nearest_code",
-           "residual_quantize", "rotation_trick", "round_ste"]
+           "residual_quantize", "rotation_trick", "round_ste", "straight_through"]

@@ -18,12 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vae.models.quantizers.vq import straight_through
+
 EPS = 1e-3
 
 
 def round_ste(x: jax.Array) -> jax.Array:
     """round(x) with the identity's gradient (the straight-through estimator)."""
-    return x + jax.lax.stop_gradient(jnp.round(x) - x)
+    return straight_through(x, jnp.round(x))
 
 
 class FSQ:
@@ -36,7 +38,8 @@ class FSQ:
             raise ValueError(f"FSQ levels must be a non-empty sequence of integers >= 2, got {levels!r}")
         self.levels = levels
         self._levels = np.asarray(levels, np.float32)
-        self._basis = np.cumprod([1, *levels[:-1]]).astype(np.int64)
+        self._int_levels = np.asarray(levels, np.int32)
+        self._basis = np.cumprod([1, *levels[:-1]]).astype(np.int32)
 
     @property
     def dim(self) -> int:
@@ -63,9 +66,9 @@ class FSQ:
     def codes_from_integers(self, rounded: jax.Array) -> jax.Array:
         """Rounded channels [..., D] (integers as floats) -> mixed-radix code indices [...]."""
         digits = (rounded + self._levels // 2).astype(jnp.int32)
-        return jnp.sum(digits * self._basis.astype(np.int32), axis=-1)
+        return jnp.sum(digits * self._basis, axis=-1)
 
     def codes_to_vectors(self, codes: jax.Array) -> jax.Array:
         """Code indices [...] -> their grid vectors z_q [..., D] (the inverse of the indexing)."""
-        digits = (codes[..., None] // self._basis.astype(np.int32)) % self._levels.astype(np.int32)
-        return (digits - self._levels.astype(np.int32) // 2).astype(jnp.float32) / (self._levels // 2)
+        digits = (codes[..., None] // self._basis) % self._int_levels
+        return (digits - self._int_levels // 2).astype(jnp.float32) / (self._levels // 2)

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vae.models.quantizers.vq import straight_through
+
 
 def _binary_entropy(p: jax.Array) -> jax.Array:
     """H(Bernoulli(p)) in nats, finite at p = 0 and 1."""
@@ -50,9 +52,7 @@ class LFQ:
 
     def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """z [..., D] -> (z_q = sign(z) [..., D] in {-1, 1}, straight-through; codes [...])."""
-        signs = jnp.where(z > 0, 1.0, -1.0)
-        zq = z + jax.lax.stop_gradient(signs - z)
-        return zq, jnp.sum((z > 0).astype(jnp.int32) << jnp.arange(self.dim, dtype=jnp.int32), axis=-1)
+        return straight_through(z, jnp.where(z > 0, 1.0, -1.0)), jnp.sum((z > 0).astype(jnp.int32) << jnp.arange(self.dim, dtype=jnp.int32), axis=-1)
 
     def codes_to_vectors(self, codes: jax.Array) -> jax.Array:
         """Code indices [...] -> {-1, 1}^D vectors [..., D]."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from vae.models.quantizers.vq import nearest_code
+from vae.models.quantizers.vq import nearest_code, straight_through
 
 
 def residual_quantize(z: jax.Array, codebooks: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -23,4 +23,4 @@ def residual_quantize(z: jax.Array, codebooks: jax.Array) -> tuple[jax.Array, ja
         codes.append(c)
         total = total + entries
         residual = residual - entries
-    return z + jax.lax.stop_gradient(total - z), jnp.stack(codes, axis=-1), jnp.stack(seen)
+    return straight_through(z, total), jnp.stack(codes, axis=-1), jnp.stack(seen)

@@ -8,6 +8,11 @@ import jax
 import jax.numpy as jnp
 
 
+def straight_through(x: jax.Array, value: jax.Array) -> jax.Array:
+    """`value` forward, the identity's gradient into x backward: x + sg(value - x)."""
+    return x + jax.lax.stop_gradient(value - x)
+
+
 def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
     """x / max(||x||, eps) along the last axis."""
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
