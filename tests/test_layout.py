@@ -14,7 +14,7 @@ FLOORS = {
     "vae.data": 1, "vae.models": 1,
     "vae.objectives": 2, "vae.variants": 3,
     "vae.step": 4,
-    "vae.trained": 5, "vae.metrics": 6, "vae.explore": 7,
+    "vae.trained": 5, "vae.metrics": 6, "vae.samplers": 6, "vae.explore": 7,
     "vae.run": 8,
     "vae.quality": 9, "vae.synthesis": 9, "vae.evaluate": 10, "vae.presets": 9, "vae.cli": 11, "vae": 12,
 }

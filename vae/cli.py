@@ -1,5 +1,5 @@
 """The `vae` command line (all of its argparse code): `vae train`, `vae evaluate`, `vae explore`,
-`vae synthesize`, `vae presets`. Each command parses its arguments and calls the library
+`vae synthesize`, `vae fit-sampler`, `vae presets`. Each command parses its arguments and calls the library
 function a notebook would call.
 
 `--import MODULE` (any command, repeatable) imports a module of yours first, e.g. one that
@@ -24,6 +24,7 @@ from vae.plots import save_figure
 from vae.presets import DEFAULT_PRESET, get_preset, list_presets
 from vae.quality import brief as quality_brief
 from vae.run import default_out_dir, train
+from vae.samplers import fit_sampler, sampler_names
 from vae.synthesis import synthesize
 
 
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--steps", type=int, default=None, help="values per traversal/interpolation (or images/points)")
     x.add_argument("--seed", type=int, default=0)
     x.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+    x.add_argument("--sampler", default=None, help="--figure samples: draw z from this fitted sampler "
+                   "(RUN_DIR/samplers/NAME, see `vae fit-sampler`) instead of the prior")
 
     e = sub.add_parser("evaluate", help="evaluate a trained run and write RUN_DIR/eval.json")
     e.add_argument("run_dir", metavar="RUN_DIR")
@@ -72,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
                         "RUN_DIR/classifier/")
     e.add_argument("--sample-quality-samples", type=int, default=None, metavar="N",
                    help="generated samples for --sample-quality (default: as many as the split's images)")
+    e.add_argument("--sampler", default=None,
+                   help="--sample-quality: generate from this fitted sampler instead of the prior")
 
     s = sub.add_parser("synthesize", help="export samples of a trained run as .npz (and PNGs) with provenance")
     s.add_argument("run_dir", metavar="RUN_DIR")
@@ -90,6 +95,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-draws", type=int, default=None, help="cap on samples drawn for --balanced rejection")
     s.add_argument("--classifier-steps", type=int, default=None,
                    help="training steps of the dataset classifier (--balanced, unconditional models)")
+    s.add_argument("--sampler", default=None,
+                   help="draw z from this fitted sampler (RUN_DIR/samplers/NAME) instead of the prior")
+
+    f = sub.add_parser("fit-sampler", help="fit a density over a run's latents (or a prior over its codes) and "
+                                           "save it in RUN_DIR/samplers/NAME/")
+    f.add_argument("run_dir", metavar="RUN_DIR")
+    f.add_argument("--sampler", required=True, help="|".join(sampler_names()))
+    f.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option, e.g. --set components=20 (repeatable)")
+    f.add_argument("--as", dest="save_as", default=None, help="save under this name (default: the sampler's)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
     return parser
 
 
@@ -120,7 +137,8 @@ def _presets(args) -> int:
 def _explore(args) -> int:
     dims = tuple(int(d) for d in args.dims.split(",")) if args.dims else None
     explorer = None if args.figure == "curves" else Explorer.from_run(args.run_dir, step=args.step)
-    fig = make_figure(explorer, args.figure, dims=dims, steps=args.steps, seed=args.seed, run_dir=args.run_dir)
+    fig = make_figure(explorer, args.figure, dims=dims, steps=args.steps, seed=args.seed, run_dir=args.run_dir,
+                      sampler=args.sampler)
     path = save_figure(fig, args.out or os.path.join(args.run_dir, "figures", f"{args.figure}.png"))
     print(f"wrote {path}")
     return 0
@@ -130,7 +148,8 @@ def _evaluate(args) -> int:
     metrics = DISENTANGLEMENT_METRICS if args.metrics == "all" else tuple(m for m in args.metrics.split(",") if m)
     result = evaluate_run(args.run_dir, iwae_samples=args.iwae_samples, metrics=metrics, split=args.split,
                           seed=args.seed, step=args.step, num_points=args.points,
-                          sample_quality=args.sample_quality, sample_quality_samples=args.sample_quality_samples)
+                          sample_quality=args.sample_quality, sample_quality_samples=args.sample_quality_samples,
+                          sampler=args.sampler)
     print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
     brief = {"elbo": result["elbo"]["elbo"] if "elbo" in result else None,
              "mse_per_pixel": result["reconstruction"]["mse_per_pixel"],
@@ -154,7 +173,7 @@ def _synthesize(args) -> int:
                         temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
                         png_dir=args.png_dir, dtype="uint8" if args.uint8 else "float32", compress=args.compress,
                         max_draws=args.max_draws, classifier_steps=args.classifier_steps, step=args.step,
-                        verbose=True)
+                        sampler=args.sampler, verbose=True)
     print(f"wrote {result['path']}" + (f" and {result['num_png']} PNGs in {result['png_dir']}" if result["png_dir"]
                                        else ""))
     print(json.dumps({k: result[k] for k in ("num", "shape", "dtype", "label_counts", "unknown_labels", "draws")}
@@ -162,11 +181,22 @@ def _synthesize(args) -> int:
     return 0
 
 
+def _fit_sampler(args) -> int:
+    record = fit_sampler(args.run_dir, args.sampler, args.options, seed=args.seed, step=args.step,
+                         save_as=args.save_as)
+    name = args.save_as or args.sampler
+    print(f"wrote {os.path.join(args.run_dir, 'samplers', name)}")
+    print(json.dumps({"sampler": record["sampler"], "options": record["options"], "report": record["report"],
+                      "checkpoint_step": record["provenance"]["checkpoint_step"],
+                      "fit_seconds": record["provenance"]["fit_seconds"]}, indent=2))
+    return 0
+
+
 COMMANDS = {"train": _train, "evaluate": _evaluate, "explore": _explore, "synthesize": _synthesize,
-            "presets": _presets}
+            "presets": _presets, "fit-sampler": _fit_sampler}
 # commands whose ValueErrors are the user's bad request; in training a ValueError past config
 # validation is a bug, and is shown with its traceback
-_REQUEST_COMMANDS = ("evaluate", "explore", "synthesize")
+_REQUEST_COMMANDS = ("evaluate", "explore", "synthesize", "fit-sampler")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from vae.metrics.disentanglement import METRICS
 from vae.quality import sample_quality as run_sample_quality
 from vae.step import evaluate, make_eval_step
 from vae.trained.estimators import (
+    codebook_diagnostics,
     encode_split,
     iwae_log_likelihood,
     latent_diagnostics,
@@ -39,7 +40,7 @@ DISENTANGLEMENT_METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modul
 def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, ...] = (), split: str | None = None,
                  seed: int = 0, step: int | None = None, num_points: int | None = None,
                  write: bool = True, sample_quality: bool = False,
-                 sample_quality_samples: int | None = None) -> dict[str, Any]:
+                 sample_quality_samples: int | None = None, sampler: str | None = None) -> dict[str, Any]:
     """Evaluates a trained run and writes RUN_DIR/eval.json.
 
     Always: the ELBO and its terms on `split` (one z per image), the reconstruction error, the
@@ -49,12 +50,18 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     metrics from DISENTANGLEMENT_METRICS, on datasets with ground-truth factors (`sprites`),
     with disentanglement_lib's defaults unless `num_points` scales the numbers of points down.
     Every entry records how it was computed (k, number of examples, seed, checkpoint step).
+    sampler: with sample_quality, generate from this fitted sampler (RUN_DIR/samplers/<sampler>/)
+    instead of the prior. A model with codes also gets its codebook usage on the split
+    ('codebook': codes used, perplexity, dead codes).
     """
     unknown = sorted(set(metrics) - set(DISENTANGLEMENT_METRICS))
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; allowed: {', '.join(DISENTANGLEMENT_METRICS)}")
     if iwae_samples < 0:
         raise ValueError(f"iwae_samples={iwae_samples} must be >= 0")
+    if sampler is not None and not sample_quality:
+        raise ValueError(f"sampler={sampler!r} is used by the sample-quality metrics only: ask for them too "
+                         f"(--sample-quality)")
     run = load_run(run_dir, step=step, split=split)
     cfg = run.config
     labels = run.test.labels
@@ -85,10 +92,13 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
         result["iwae"]["seconds"] = time.perf_counter() - t0
     means, log_vars = encode_split(run.model, run.params, run.test_images, labels=labels)
     result["latent"] = latent_diagnostics(means, log_vars, seed=seed)
+    if getattr(run.model, "num_codes", 0):
+        result["codebook"] = codebook_diagnostics(run.model, run.params, run.test_images)
     if metrics:
         result["disentanglement"] = _disentanglement(run, metrics, seed, num_points)
     if sample_quality:  # fd_classifier, precision/recall, label bias, CAS (see vae.quality)
-        result["sample_quality"] = run_sample_quality(run, num_samples=sample_quality_samples, seed=seed, verbose=True)
+        result["sample_quality"] = run_sample_quality(run, num_samples=sample_quality_samples, seed=seed,
+                                                      sampler=sampler, verbose=True)
     if write:
         with open(os.path.join(run_dir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)

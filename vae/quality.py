@@ -40,6 +40,7 @@ from vae.trained.classifier import (
     real_images,
     train_classifier,
 )
+from vae.samplers import latent_source
 from vae.trained.sampling import generate_arrays
 
 
@@ -58,7 +59,8 @@ def _jsonable(x):
 def sample_quality(run, *, num_samples: int | None = None, seed: int = 0, k: int = 3,
                    classifier_steps: int = DEFAULT_CLASSIFIER_STEPS, classifier: Classifier | None = None,
                    cas: bool = True, cas_steps: int | None = None, cas_samples: int | None = None,
-                   temperature: float = 1.0, batch_size: int = 500, verbose: bool = False) -> dict[str, Any]:
+                   temperature: float = 1.0, batch_size: int = 500, sampler: str | None = None,
+                   verbose: bool = False) -> dict[str, Any]:
     """Sample-quality metrics of a loaded run (`vae.trained.load_run`), as a JSON-able dict.
 
     Real reference: the run's evaluation split (`run.test`, intensities in [0, 1]).
@@ -74,11 +76,14 @@ def sample_quality(run, *, num_samples: int | None = None, seed: int = 0, k: int
       its CAS a distillation of the dataset classifier through the generator, not the CAS of
       Ravuri & Vinyals: it tracks that classifier's accuracy (it can even match or exceed the
       real-data baseline) and mostly drops when classes are missing from the samples.
+    sampler: generate from the sampler saved in RUN_DIR/samplers/<sampler>/ instead of the prior
+      (None or 'normal': the prior); recorded in settings.
     A baseline row compares real training images with the real reference the same way, so the
     numbers can be read against real-vs-real (the classifier has seen the training images, so
     the baseline is slightly optimistic).
     """
     t_start = time.perf_counter()
+    latents, sampler_info = latent_source(run, sampler)
     num_classes = labelled_classes(run)
     if classifier is None:
         classifier = load_or_train_classifier(run, steps=classifier_steps, seed=0, verbose=verbose)
@@ -97,7 +102,7 @@ def sample_quality(run, *, num_samples: int | None = None, seed: int = 0, k: int
         freq = np.bincount(y_train, minlength=num_classes)[:num_classes] / len(y_train)
         gen_labels = rng.choice(num_classes, size=num_samples, p=freq).astype(np.int32)
     fake = generate_arrays(run, num_samples, labels=gen_labels, temperature=temperature, seed=seed,
-                           batch_size=batch_size)
+                           batch_size=batch_size, latents=latents)
     real_feat = classifier.features(x_real)
     fake_pred, fake_feat = classifier.predict_and_features(fake)
     n_base = min(n_real, x_train.shape[0])
@@ -126,10 +131,11 @@ def sample_quality(run, *, num_samples: int | None = None, seed: int = 0, k: int
         if conditional:
             syn_labels = (np.arange(cas_n) % num_classes).astype(np.int32)
             syn = generate_arrays(run, cas_n, labels=syn_labels, temperature=temperature, seed=seed + 1,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, latents=latents)
             labels_from = "the conditional model's labels (balanced classes)"
         else:
-            syn = generate_arrays(run, cas_n, temperature=temperature, seed=seed + 1, batch_size=batch_size)
+            syn = generate_arrays(run, cas_n, temperature=temperature, seed=seed + 1, batch_size=batch_size,
+                                  latents=latents)
             syn_labels = classifier.predict(syn)
             labels_from = ("the dataset classifier's predictions (unconditional model): a distillation of that "
                            "classifier through the generator, bounded by its accuracy")
@@ -143,6 +149,7 @@ def sample_quality(run, *, num_samples: int | None = None, seed: int = 0, k: int
     result["settings"] = {
         "num_generated": num_samples, "num_real": int(n_real), "real_split": run.test.split, "k": int(k),
         "seed": int(seed), "temperature": float(temperature), "checkpoint_step": int(run.step),
+        "sampler": sampler_info,
         "generated_labels": "drawn from the training class frequencies" if conditional else "none (prior samples)",
         "images": "generated: decoder means; real: dataset intensities in [0, 1] (not binarized)",
         "classifier": {kk: v for kk, v in classifier.info.items()

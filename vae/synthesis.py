@@ -34,6 +34,7 @@ import zipfile
 
 import numpy as np
 
+from vae.samplers import latent_source
 from vae.trained.classifier import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
 from vae.trained.rundir import load_run
 from vae.trained.sampling import Sampler, SamplingError, generate_arrays
@@ -152,7 +153,8 @@ def _dataset_classes(run) -> int | None:
 def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, balanced: bool = False,
                temperature: float = 1.0, seed: int = 0, batch_size: int = 500, png_dir: str | None = None,
                classifier=None, dtype: str = "float32", compress: bool = False, max_draws: int | None = None,
-               classifier_steps: int | None = None, step: int | None = None, verbose: bool = False) -> dict:
+               classifier_steps: int | None = None, step: int | None = None, sampler: str | None = None,
+               verbose: bool = False) -> dict:
     """Generates `num` samples of a trained run and writes them to `out` (.npz; see the module doc).
 
     run_or_dir: a RUN_DIR path (loaded at checkpoint `step`, default best else latest) or a
@@ -167,8 +169,11 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     temperature: z ~ temperature * p(z) (>= 0). dtype: 'float32' (decoder means, the default)
       or 'uint8' (round(255 * mean)). compress: deflate the npz (slower, smaller).
     png_dir: also write one PNG per sample there, each carrying provenance in PNG tEXt chunks
-      (toolkit, toolkit_version, run, checkpoint_step, seed, temperature, index, label,
+      (toolkit, toolkit_version, run, checkpoint_step, seed, temperature, sampler, index, label,
       label_source, synthetic).
+    sampler: draw z from the sampler saved as RUN_DIR/samplers/<sampler>/ (`vae fit-sampler`)
+      instead of the prior (None or 'normal': the prior); a missing or stale one is an error
+      before anything is written. The metadata records it and its provenance.
     Returns: path, num, shape, dtype, label_counts, draws (samples generated), png_dir,
     num_png, metadata, seconds.
     """
@@ -176,6 +181,7 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     num = _check_request(num, label, balanced, temperature, batch_size, dtype, max_draws)
     run = _as_run(run_or_dir, step)
     conditional = _check_labels(run, label, balanced)
+    latents, sampler_info = latent_source(run, sampler)
     if balanced and not conditional and classifier is None:
         classifier = load_or_train_classifier(run, steps=classifier_steps or DEFAULT_CLASSIFIER_STEPS, verbose=verbose)
     if classifier is not None and not hasattr(classifier, "predict"):
@@ -187,30 +193,34 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     if os.path.dirname(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
     bs = int(batch_size) if (balanced and not conditional) else min(int(batch_size), num)
-    sampler = Sampler(run, bs, temperature, seed)
+    draw = Sampler(run, bs, temperature, seed, latents)
     image_shape = tuple(int(s) for s in run.test.info.image_shape)
     run_name = os.path.basename(os.path.abspath(run.run_dir))
     plan, label_source, classifier_info = _label_plan(run, num, label, balanced, classifier, seed)
 
     png_text = {"Software": f"vae {__version__}", "toolkit": "vae", "toolkit_version": __version__,
                 "run": run_name, "checkpoint_step": str(run.step), "seed": str(seed),
-                "temperature": repr(float(temperature)), "synthetic": "true", "label_source": label_source,
+                "temperature": repr(float(temperature)), "sampler": sampler_info["name"], "synthetic": "true",
+                "label_source": label_source,
                 "Description": f"Synthetic image: a sample of the VAE in run {run_name!r} (not real data)"}
     tmp = f"{out}.partial{os.getpid()}"
     sink = _Sink(tmp, num, image_shape, dtype, compress, png_dir, png_text)
     try:
         if balanced and not conditional:
-            draws = _rejection_fill(sink, sampler, classifier, num, bs, max_draws)
+            draws = _rejection_fill(sink, draw, classifier, num, bs, max_draws)
         else:
-            draws = _planned_fill(sink, sampler, classifier, plan, num, bs)
+            draws = _planned_fill(sink, draw, classifier, plan, num, bs)
+        z_from = ("temperature * p(z)" if latents is None
+                  else f"the fitted sampler {sampler_info['name']!r} at temperature {float(temperature)!r}")
         counts = np.bincount(sink.labels[sink.labels >= 0], minlength=_dataset_classes(run) or 0)
         metadata = {
             "toolkit": "vae", "toolkit_version": __version__, "synthetic": True,
             "run": run_name, "dataset": run.config.data.name, "model": run.config.model.name,
             "checkpoint_step": int(run.step), "seed": int(seed), "temperature": float(temperature),
             "num": num, "batch_size": bs, "image_shape": list(image_shape), "image_dtype": dtype,
-            "images": ("decoder means of p(x|z), z ~ temperature * p(z), clipped to [0, 1]" if dtype == "float32"
-                       else "round(255 * decoder mean of p(x|z)), z ~ temperature * p(z)"),
+            "images": (f"decoder means of p(x|z), z ~ {z_from}, clipped to [0, 1]" if dtype == "float32"
+                       else f"round(255 * decoder mean of p(x|z)), z ~ {z_from}"),
+            "sampler": sampler_info,
             "labels_from": label_source, "label": None if label is None else int(label), "balanced": bool(balanced),
             "label_counts": counts.tolist(), "unknown_labels": int((sink.labels < 0).sum()),
             "classifier": classifier_info, "samples_drawn": int(draws), "pixels_clipped": sink.clipped,

@@ -25,6 +25,7 @@ from vae.explore.geometry import nearest_neighbours
 from vae.explore.paths import Embedding, LatentPaths
 from vae.metrics.disentanglement import discrete_entropy, discrete_mutual_info, histogram_discretize
 from vae.models.distributions import StandardNormalPrior
+from vae.samplers import FittedSampler, latent_source
 from vae.trained.estimators import latent_diagnostics
 from vae.trained.inference import TrainedModel
 from vae.trained.rundir import load_run
@@ -57,6 +58,7 @@ class Explorer(LatentPaths):
         self.default_class = int(default_class)
         self.num_classes = int(getattr(model, "num_classes", 0) or 0)
         self.run_dir: str | None = None
+        self._run = None
         self.config = None
         self.step: int | None = None
         self.info = None
@@ -104,6 +106,7 @@ class Explorer(LatentPaths):
         data = dataclasses.replace(run.test, images=np.asarray(run.test_images, np.float32))
         explorer = cls(run.model, run.params, data=data, **kwargs)
         explorer.run_dir, explorer.config, explorer.step = os.fspath(run_dir), run.config, run.step
+        explorer._run = run
         return explorer
 
     # ------------------------------------------------------------------ batching
@@ -184,11 +187,15 @@ class Explorer(LatentPaths):
         x = np.asarray(x, np.float32)
         return self.trained.reconstruct(x, self._y(x.shape[0], y))
 
-    def sample(self, num: int, temperature: float = 1.0, seed: int = 0, y: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, num: int, temperature: float = 1.0, seed: int = 0, y: np.ndarray | None = None,
+               sampler: Any = None) -> np.ndarray:
         """`num` decoder means of z ~ p(z), z scaled by `temperature`: [num, H, W, C].
-        Conditional models cycle through the classes unless `y` is given."""
+        Conditional models cycle through the classes unless `y` is given.
+        sampler: draw z from a fitted sampler instead: its name in the run's samplers/ (an explorer
+        made with `from_run`; see `vae fit-sampler`) or a `vae.samplers.FittedSampler`."""
         if num < 1:
             raise ValueError(f"num={num} must be >= 1")
+        latents = self._latent_source(sampler)
         if self.num_classes and y is None:
             y = np.arange(num) % self.num_classes
         y = self._y(num, y)
@@ -197,8 +204,24 @@ class Explorer(LatentPaths):
         for i, start in enumerate(range(0, num, self.batch_size)):
             m = min(self.batch_size, num - start)
             yb = None if y is None else y[start:start + m]
-            outs.append(self.trained.generate_batch(jax.random.fold_in(key, i), m, float(temperature), yb))
+            if latents is None:
+                outs.append(self.trained.generate_batch(jax.random.fold_in(key, i), m, float(temperature), yb))
+            else:
+                outs.append(self.decode(latents(jax.random.fold_in(key, i), m, float(temperature)), yb))
         return np.concatenate(outs)
+
+    def _latent_source(self, sampler: Any):
+        """The latents function of `sampler` (None: the model's prior)."""
+        if sampler is None or isinstance(sampler, str) and sampler == "normal":
+            return None
+        if isinstance(sampler, FittedSampler):
+            return None if sampler.uses_model else sampler.latents
+        if not isinstance(sampler, str):
+            raise TypeError(f"sampler must be a name or a vae.samplers.FittedSampler, got {type(sampler).__name__}")
+        if self._run is None:
+            raise ValueError(f"sampler={sampler!r} names a sampler saved in a run directory, but this explorer was "
+                             f"not made from a run: use Explorer.from_run(RUN_DIR), or pass a FittedSampler")
+        return latent_source(self._run, sampler)[0]
 
     # ------------------------------------------------------------------ the held data
 

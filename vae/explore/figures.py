@@ -95,10 +95,11 @@ def write_run_figures(explorer: Explorer, out_dir: str | os.PathLike, seed: int 
 
 
 def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | None = None, steps: int | None = None,
-                seed: int = 0, run_dir: str | os.PathLike | None = None):
+                seed: int = 0, run_dir: str | os.PathLike | None = None, sampler: str | None = None):
     """One figure of `kind` (FIGURE_KINDS) as a matplotlib Figure:
 
-    samples          64 prior samples (steps: how many, default 64)
+    samples          64 prior samples (steps: how many, default 64), or samples of the fitted
+                     `sampler` (its name in the run's samplers/; the figure's title says which)
     reconstructions  16 held images over their reconstructions
     interpolation    4 pairs of held images (prior samples without data), `steps` columns (10)
     traversals       `dims` (default: top 10 by KL) around one held image, `steps` columns (9)
@@ -120,10 +121,14 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
         return plots.training_curves(path, title=f"Training curves of {os.path.basename(os.path.abspath(run_dir))}")
     if explorer is None:
         raise ValueError(f"kind={kind!r} needs an Explorer")
+    if sampler is not None and kind != "samples":
+        raise ValueError(f"sampler={sampler!r} applies to kind='samples' only, not {kind!r}")
     if kind == "samples":
         num = steps or 64
-        images = explorer.sample(num, seed=seed)
-        return plots.image_grid(images, ncols=int(math.ceil(math.sqrt(num))), title="Samples from the prior (decoder means)")
+        images = explorer.sample(num, seed=seed, sampler=sampler)
+        source = "the prior" if sampler in (None, "normal") else f"the fitted sampler {sampler!r}"
+        return plots.image_grid(images, ncols=int(math.ceil(math.sqrt(num))),
+                                title=f"Samples from {source} (decoder means)")
     if kind == "reconstructions":
         explorer._require_data("kind='reconstructions'")
         n = explorer.images.shape[0]

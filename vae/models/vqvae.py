@@ -24,7 +24,10 @@ class VQVAE(LatentVariableModel):
     code z_e + sg(z_q - z_e) (its value is z_q; gradients reach the encoder as if it were
     z_e), returns z = z_q and the code indices. The codebook is the 'codebook' param [K, D];
     with EMA updates the objective overwrites it.
-    Leaves out: the paper's autoregressive prior over codes (samples draw codes uniformly).
+    Discrete-model interface: `num_codes`, `encode_codes(x) -> [batch, L]`, `decode_codes(codes)
+    -> z_q`, which the code prior of `vae.samplers` fits and samples.
+    Leaves out: the paper's autoregressive prior over codes here (the model samples codes
+    uniformly; `vae fit-sampler RUN --sampler code_prior` fits one after training).
     """
 
     encoder: nn.Module
@@ -51,6 +54,15 @@ class VQVAE(LatentVariableModel):
         lead = z_e.shape[:-1]
         codes, z_q = nearest_code(z_e.reshape(-1, self.code_dim), self.codebook)
         return z_q.reshape(*lead, self.latent_dim), codes.reshape(*lead, self.num_latents)
+
+    def encode_codes(self, x, y=None):
+        """x [batch, H, W, C] -> the code indices of its quantized latent: [batch, L] int32."""
+        return self.quantize(self.encode(x).mean)[1]
+
+    def decode_codes(self, codes):
+        """codes [batch, L] int -> the latent of those codebook vectors, z_q: [batch, L * D] (decode
+        it with `decode`)."""
+        return self.codebook[codes].reshape(*codes.shape[:-1], self.latent_dim)
 
     def encode(self, x, y=None) -> PointMass:
         mean, _ = self.encoder(x)

@@ -12,9 +12,11 @@ import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from vae.models.distributions import bits_per_dim
+from vae.models.quantizers.codebook import codebook_usage
 from vae.trained.inference import TrainedModel
 
 
@@ -77,6 +79,17 @@ def encode_split(model: Any, params: Any, images: np.ndarray, batch_size: int = 
     images = np.asarray(images)
     bs = min(batch_size, images.shape[0])
     return TrainedModel(model, params, batch_size=bs, pad="batch").encode(images, labels if conditional else None)
+
+
+def codebook_diagnostics(model: Any, params: Any, images: np.ndarray, batch_size: int = 500) -> dict[str, Any]:
+    """Codebook usage of a discrete model (one with `num_codes` and `encode_codes`) on a split: codes
+    used, perplexity exp(H) of the code frequencies (num_codes when uniform), dead codes."""
+    images = np.asarray(images, np.float32)
+    trained = TrainedModel(model, params, batch_size=min(batch_size, images.shape[0]), pad="batch")
+    codes = trained.map_apply("encode_codes", lambda m, x, y: m.encode_codes(x, y), images)
+    usage = codebook_usage(jnp.asarray(codes), int(model.num_codes))
+    return {**{k: float(v) for k, v in usage.items()}, "num_codes": int(model.num_codes),
+            "codes_per_image": int(codes.shape[-1]), "num_examples": int(images.shape[0])}
 
 
 def latent_diagnostics(means: np.ndarray, log_vars: np.ndarray, *, active_threshold: float = 0.01,

@@ -181,6 +181,15 @@ class TrainedModel:
         fn = self._applied("reconstruct", lambda m, x, y: m.reconstruct(x, y))
         return self._map(fn, np.asarray(x, np.float32), y, **kw)
 
+    def map_apply(self, name: str, fn: Callable, x: np.ndarray, y: np.ndarray | None = None, *,
+                  key: jax.Array | None = None, **kw) -> Any:
+        """fn(module, x, y) over the rows of x (any array [N, ...]), jitted once per (model, name);
+        with a key, fn(module, x, y) runs with the 'sample' RNG stream at fold_in(key, batch)."""
+        if key is None:
+            return self._map(self._applied(name, fn), np.asarray(x), y, **kw)
+        applied = self._applied(name, fn, sample=True)
+        return self._map(lambda p, x, y, k: applied(p, k, x, y), np.asarray(x), y, keys=key, **kw)
+
     def image_shape(self) -> tuple[int, ...]:
         """(H, W, C) of decoded images, from shapes alone (nothing is computed)."""
         z = jnp.zeros((1, self.latent_dim), jnp.float32)
