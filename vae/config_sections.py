@@ -69,7 +69,12 @@ class ModelConfig:
     likelihood: `bernoulli`, `gaussian` (fixed `sigma`, or learned: learn_sigma global|pixel),
       `logistic_mixture` (discretized, `num_mixtures` components; 8-bit data), `categorical`
       (256-way per sub-pixel; 8-bit data).
-    num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of code_dim).
+    num_codes / code_dim: the VQ-VAE codebook (latent_dim must be a multiple of the code size).
+      quantizer: vqvae's `vq` (nearest codebook vector), `rvq` (rvq_depth residual codebooks), `fsq`
+      (finite scalar quantization on the grid fsq_levels; the code size is len(fsq_levels)) or
+      `lfq` (lookup-free, the signs of code_dim channels). codebook_cosine: vq's cosine-similarity
+      codebook; vq_gradient: vq's `straight_through` or `rotation` (the rotation trick);
+      codebook_dim: vq / rvq look codes up in this lower dimension (None: code_dim).
     flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
       variant's default: vae_nf 10, vae_iaf 2, hamiltonian_vae's leapfrog steps 5, rhvae's 3); flow_hidden:
       vae_iaf's MADE width (None: 320).
@@ -99,6 +104,12 @@ class ModelConfig:
     bottom_latent_dim: int = 32
     num_codes: int = 512
     code_dim: int = 8
+    quantizer: str = "vq"
+    codebook_cosine: bool = False
+    vq_gradient: str = "straight_through"
+    codebook_dim: int | None = None
+    rvq_depth: int = 4
+    fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
     flow: str = "planar"
     flow_length: int | None = None
     flow_hidden: int | None = None
@@ -120,12 +131,17 @@ class ModelConfig:
         _check_choice("model.prior", self.prior, ("normal", "mog", "vamp"))
         _check_choice("model.flow", self.flow, ("planar", "radial"))
         _check_choice("model.spherical", self.spherical, ("vmf", "power_spherical"))
+        _check_choice("model.quantizer", self.quantizer, ("vq", "rvq", "fsq", "lfq"))
+        _check_choice("model.vq_gradient", self.vq_gradient, ("straight_through", "rotation"))
+        if not self.fsq_levels or any(v < 2 for v in self.fsq_levels):
+            raise ConfigError(f"model.fsq_levels={self.fsq_levels!r} is not allowed; it must be a non-empty list of "
+                              f"ints >= 2")
         for key in ("flow_length", "flow_hidden", "curvature", "latent_scales", "groups_per_scale", "group_channels",
-                    "cells_per_group"):
+                    "cells_per_group", "codebook_dim"):
             if getattr(self, key) is not None:
                 _check_positive(f"model.{key}", getattr(self, key))
         for key in ("latent_dim", "kernel_size", "sigma", "num_mixtures", "prior_components", "bottom_latent_dim",
-                    "num_codes", "code_dim", "categories", "num_discrete"):
+                    "num_codes", "code_dim", "categories", "num_discrete", "rvq_depth"):
             _check_positive(f"model.{key}", getattr(self, key))
         for key, sizes in (("model.hidden", self.hidden), ("model.channels", self.channels)):
             if not sizes or any(s <= 0 for s in sizes):
@@ -153,7 +169,10 @@ class ObjectiveConfig:
       schedule max(min, temperature exp(-rate t)) (1, 0.5, 1e-5; joint_vae: a fixed 0.67);
       categorical_kl: its KL, `discrete` (closed form) or `relaxed` (the concrete densities'
       one-sample estimate). vq_commitment / vq_decay: VQ-VAE
-      commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient).
+      commitment weight (0.25) and EMA decay of the codebook (0.99; 0 trains it by gradient);
+      vq_kmeans_init: the codebook by k-means of the first batch's encoder outputs; vq_dead_code_steps:
+      replace codes unused for this many steps (0: never); lfq_entropy_weight / lfq_diversity_gamma /
+      lfq_temperature: LFQ's entropy penalty (0.1, 1, 0.01).
     kernel: imq | rbf, the MMD kernel of wae (default imq) and info_vae (default rbf).
       match_weight: the weight of the code-matching term (None: the variant's default: wae 10,
       swae 10, info_vae's lambda 1000, aae 1). info_alpha: InfoVAE's alpha (0).
@@ -193,6 +212,11 @@ class ObjectiveConfig:
     disc_learning_rate: float = 1e-4
     vq_commitment: float = 0.25
     vq_decay: float = 0.99
+    vq_kmeans_init: bool = False
+    vq_dead_code_steps: int = 0
+    lfq_entropy_weight: float = 0.1
+    lfq_diversity_gamma: float = 1.0
+    lfq_temperature: float = 0.01
     kernel: str | None = None
     match_weight: float | None = None
     info_alpha: float = 0.0
@@ -238,9 +262,10 @@ class ObjectiveConfig:
         for key in ("gamma", "dip_lambda_od", "dip_lambda_d"):
             if getattr(self, key) is not None:
                 _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_warmup_steps", "free_bits", "vq_commitment"):
+        for key in ("kl_warmup_steps", "free_bits", "vq_commitment", "vq_dead_code_steps", "lfq_entropy_weight",
+                    "lfq_diversity_gamma"):
             _check_positive(f"objective.{key}", getattr(self, key), allow_zero=True)
-        for key in ("kl_cycles", "free_bits_group", "disc_learning_rate"):
+        for key in ("kl_cycles", "free_bits_group", "disc_learning_rate", "lfq_temperature"):
             _check_positive(f"objective.{key}", getattr(self, key))
         if not 0 < self.kl_cycle_ratio <= 1:
             raise ConfigError(f"objective.kl_cycle_ratio={self.kl_cycle_ratio!r} must be in (0, 1]")

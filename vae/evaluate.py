@@ -92,7 +92,7 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
         result["iwae"]["seconds"] = time.perf_counter() - t0
     means, log_vars = encode_split(run.model, run.params, run.test_images, labels=labels)
     result["latent"] = latent_diagnostics(means, log_vars, seed=seed)
-    if getattr(run.model, "num_codes", 0):
+    if hasattr(run.model, "encode_codes"):
         result["codebook"] = codebook_diagnostics(run.model, run.params, run.test_images)
     if metrics:
         result["disentanglement"] = _disentanglement(run, metrics, seed, num_points)

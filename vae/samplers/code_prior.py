@@ -83,13 +83,13 @@ class CodePriorSampler(LatentSampler):
             raise SamplerError(f"top_k={self.top_k} must be >= 0 (0: no truncation)")
 
     def check_model(self, model) -> None:
-        if not getattr(model, "num_codes", 0):
+        if not hasattr(model, "encode_codes"):
             raise SamplerError(f"sampler 'code_prior' needs a discrete model (one with codes, e.g. vqvae); "
                                f"this one is {type(model).__name__}")
 
     def bind(self, model) -> "CodePriorSampler":
         self.check_model(model)
-        return dataclasses.replace(self, num_codes=int(model.num_codes))
+        return dataclasses.replace(self, num_codes=int(model.codebook_size))
 
     def network(self, vocab: int) -> CausalTransformer:
         return CausalTransformer(vocab, self.width, self.depth, self.heads)

@@ -71,7 +71,7 @@ def _as_run(run_or_dir: LoadedRun | str | os.PathLike, step: int | None) -> Load
 
 
 def _check_kind(sampler: LatentSampler, model: Any) -> None:
-    discrete = bool(getattr(model, "num_codes", 0))
+    discrete = hasattr(model, "encode_codes")
     if discrete and sampler.kind == "continuous" and not sampler.uses_model:
         raise SamplerError(f"this model's latents are codes ({type(model).__name__}); sampler {sampler.name!r} "
                            f"fits continuous latents: use code_prior")

@@ -82,14 +82,18 @@ def encode_split(model: Any, params: Any, images: np.ndarray, batch_size: int = 
 
 
 def codebook_diagnostics(model: Any, params: Any, images: np.ndarray, batch_size: int = 500) -> dict[str, Any]:
-    """Codebook usage of a discrete model (one with `num_codes` and `encode_codes`) on a split: codes
-    used, perplexity exp(H) of the code frequencies (num_codes when uniform), dead codes."""
+    """Codebook usage of a discrete model (one with `codebook_size` and `encode_codes`) on a split:
+    codes used, perplexity exp(H) of the code frequencies (codebook_size when uniform), dead codes
+    (residual VQ: its levels' codes pooled, each level's code k counted as its own)."""
     images = np.asarray(images, np.float32)
     trained = TrainedModel(model, params, batch_size=min(batch_size, images.shape[0]), pad="batch")
     codes = trained.map_apply("encode_codes", lambda m, x, y: m.encode_codes(x, y), images)
-    usage = codebook_usage(jnp.asarray(codes), int(model.num_codes))
-    return {**{k: float(v) for k, v in usage.items()}, "num_codes": int(model.num_codes),
-            "codes_per_image": int(codes.shape[-1]), "num_examples": int(images.shape[0])}
+    size = int(model.codebook_size)
+    levels = int(getattr(model, "tokens_per_latent", 1))
+    codes = jnp.asarray(codes).reshape(codes.shape[0], -1, levels) + size * jnp.arange(levels)
+    usage = codebook_usage(codes, size * levels)
+    return {**{k: float(v) for k, v in usage.items()}, "num_codes": size * levels,
+            "codes_per_image": int(codes.shape[1] * levels), "num_examples": int(images.shape[0])}
 
 
 def latent_diagnostics(means: np.ndarray, log_vars: np.ndarray, *, active_threshold: float = 0.01,

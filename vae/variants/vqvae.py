@@ -1,7 +1,9 @@
-"""`vqvae`: VQ-VAE (van den Oord et al. 2017, eq. 3): `latent_dim / code_dim` codes from a codebook
-of `num_codes`, straight-through gradients, EMA codebook (appendix A.1, decay 0.99),
-commitment 0.25. Leaves out: the autoregressive prior over codes (samples draw codes
-uniformly). See `vae.models.vqvae` and `vae.objectives.vq`."""
+"""`vqvae`: VQ-VAE (van den Oord et al. 2017, eq. 3): `latent_dim / code size` codes, straight-through
+gradients (or the rotation trick), EMA codebook (appendix A.1, decay 0.99), commitment 0.25; the
+quantizer is `model.quantizer` (vq, rvq, fsq, lfq; see `vae.models.vqvae`), with k-means
+initialization and dead-code expiry as options. Leaves out: the autoregressive prior over codes
+inside the model (samples draw codes uniformly; `vae fit-sampler --sampler code_prior` fits one).
+See `vae.models.vqvae` and `vae.objectives.vq`."""
 
 from vae.config import ConfigError
 from vae.models import VQVAE, build_likelihood
@@ -14,23 +16,52 @@ def _model(config, image_shape, num_classes):
     likelihood = build_likelihood(config)
     encoder, decoder = networks(config, image_shape, likelihood.param_channels(image_shape[-1]))
     return VQVAE(encoder=encoder, decoder=decoder, likelihood=likelihood, latent_dim=config.latent_dim,
-                 num_codes=config.num_codes, code_dim=config.code_dim)
+                 num_codes=config.num_codes, code_dim=config.code_dim, quantizer=config.quantizer,
+                 cosine=config.codebook_cosine, gradient=config.vq_gradient, codebook_dim=config.codebook_dim,
+                 rvq_depth=config.rvq_depth, fsq_levels=tuple(config.fsq_levels))
+
+
+def _objective(config, *, dataset_size, total_steps):
+    o = config.objective
+    return VQObjective(commitment=o.vq_commitment, decay=o.vq_decay, kmeans_init=o.vq_kmeans_init,
+                       dead_code_steps=o.vq_dead_code_steps, entropy_weight=o.lfq_entropy_weight,
+                       diversity_gamma=o.lfq_diversity_gamma, lfq_temperature=o.lfq_temperature)
 
 
 def _validate(config) -> None:
-    m = config.model
-    if m.latent_dim % m.code_dim:
-        raise ConfigError(f"model.latent_dim={m.latent_dim} must be a multiple of model.code_dim={m.code_dim} "
-                          f"for vqvae")
+    m, o = config.model, config.objective
+    code = len(m.fsq_levels) if m.quantizer == "fsq" else m.code_dim
+    what = f"len(model.fsq_levels)={code}" if m.quantizer == "fsq" else f"model.code_dim={code}"
+    if m.latent_dim % code:
+        raise ConfigError(f"model.latent_dim={m.latent_dim} must be a multiple of {what} for vqvae")
+    if m.vq_gradient == "rotation" and m.quantizer != "vq":
+        raise ConfigError(f"model.vq_gradient=rotation applies to model.quantizer=vq, not {m.quantizer!r}")
+    if m.codebook_cosine and m.quantizer != "vq":
+        raise ConfigError(f"model.codebook_cosine applies to model.quantizer=vq, not {m.quantizer!r}")
+    if m.codebook_dim is not None and m.quantizer not in ("vq", "rvq"):
+        raise ConfigError(f"model.codebook_dim applies to model.quantizer=vq or rvq, not {m.quantizer!r}")
+    if m.quantizer == "lfq" and m.code_dim > 16:
+        raise ConfigError(f"model.code_dim={m.code_dim} is too many LFQ bits per code (2^{m.code_dim} codes); "
+                          f"at most 16")
+    if (o.vq_kmeans_init or o.vq_dead_code_steps) and m.quantizer not in ("vq", "rvq"):
+        raise ConfigError(f"objective.vq_kmeans_init / vq_dead_code_steps apply to a learned codebook "
+                          f"(model.quantizer=vq or rvq), not {m.quantizer!r}")
+    rows = config.train.batch_size * (m.latent_dim // code)
+    if (o.vq_kmeans_init or o.vq_dead_code_steps) and rows < m.num_codes:
+        raise ConfigError(f"objective.vq_kmeans_init / vq_dead_code_steps draw codes from one batch's encoder "
+                          f"outputs: train.batch_size * codes per image = {rows} must be >= model.num_codes="
+                          f"{m.num_codes}")
 
 
 VARIANT = register(Variant(
     name="vqvae",
     build_model=_model,
-    build_objective=lambda config, *, dataset_size, total_steps: VQObjective(
-        commitment=config.objective.vq_commitment, decay=config.objective.vq_decay),
-    reads=("model.num_codes", "model.code_dim", "objective.vq_commitment", "objective.vq_decay"),
+    build_objective=_objective,
+    reads=("model.num_codes", "model.code_dim", "model.quantizer", "model.codebook_cosine", "model.vq_gradient",
+           "model.codebook_dim", "model.rvq_depth", "model.fsq_levels", "objective.vq_commitment",
+           "objective.vq_decay", "objective.vq_kmeans_init", "objective.vq_dead_code_steps",
+           "objective.lfq_entropy_weight", "objective.lfq_diversity_gamma", "objective.lfq_temperature"),
     paper="van den Oord et al. 2017, Neural Discrete Representation Learning, eq. 3 and appendix A.1",
-    summary="VQ-VAE (EMA codebook)",
+    summary="VQ-VAE (EMA codebook; quantizers vq, rvq, fsq, lfq)",
     validate=_validate,
 ))

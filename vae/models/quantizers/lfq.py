@@ -25,9 +25,18 @@ import numpy as np
 from vae.models.quantizers.vq import straight_through
 
 
+TINY = 1e-12
+
+
+def _plogp(p: jax.Array) -> jax.Array:
+    """p log p with the log's argument floored at 1e-12: the value is xlogy's to ~1e-11, and the
+    gradient stays finite where a sigmoid or softmax saturates to exactly 0 (xlogy's is -inf x 0)."""
+    return p * jnp.log(jnp.maximum(p, TINY))
+
+
 def _binary_entropy(p: jax.Array) -> jax.Array:
-    """H(Bernoulli(p)) in nats, finite at p = 0 and 1."""
-    return -(jax.scipy.special.xlogy(p, p) + jax.scipy.special.xlogy(1 - p, 1 - p))
+    """H(Bernoulli(p)) in nats, finite (with a finite gradient) at p = 0 and 1."""
+    return -(_plogp(p) + _plogp(1 - p))
 
 
 class LFQ:
@@ -66,10 +75,11 @@ class LFQ:
         p_one = jax.nn.sigmoid(4.0 * z / self.temperature)                          # [N, D]
         per_sample = jnp.mean(jnp.sum(_binary_entropy(p_one), axis=-1))
         if self.exact_codebook_entropy:
-            signs = np.asarray(self.codes_to_vectors(jnp.arange(self.codebook_size)))  # [K, D]
+            bits = (np.arange(self.codebook_size)[:, None] >> np.arange(self.dim)) & 1  # numpy: static under jit
+            signs = (2.0 * bits - 1.0).astype(np.float32)                                # [K, D]
             logits = 2.0 * z @ signs.T / self.temperature                              # [N, K]
             avg = jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)
-            codebook = -jnp.sum(jax.scipy.special.xlogy(avg, avg))
+            codebook = -jnp.sum(_plogp(avg))
         else:
             codebook = jnp.sum(_binary_entropy(jnp.mean(p_one, axis=0)))
         return {"sample_entropy": per_sample, "codebook_entropy": codebook,
