@@ -51,6 +51,7 @@ def test_gmm_recovers_a_known_mixture_and_its_density_is_the_mixtures():
     x = _two_blobs(4000)
     sampler = make_sampler("gmm", {"components": 2})
     state, report = sampler.fit(x, jax.random.PRNGKey(0))
+    assert report["held_out_rows"] == 400 and abs(report["held_out_log_prob"] - report["train_log_prob"]) < 0.2
     order = np.argsort(state["means"][:, 0])
     np.testing.assert_allclose(state["means"][order], [[-4.0, 0.0], [4.0, 1.0]], atol=0.1)
     np.testing.assert_allclose(np.exp(state["log_weights"][order]), [0.3, 0.7], atol=0.03)
@@ -189,6 +190,7 @@ def test_fit_save_load_sample_round_trip_is_bit_identical(runs):
     prov = record["provenance"]
     assert prov["checkpoint_step"] == run.step and len(prov["params_sha256"]) == 64
     assert prov["fitted_on"] == {"split": "train[:512]", "num_examples": 512, "what": "posterior means"}
+    assert record["report"]["train_rows"] + record["report"]["held_out_rows"] == 512
     # the saved state is what fitting gives in memory, and sampling it is a function of the key
     sampler = make_sampler("gmm", ["components=2"])
     data, _ = training_latents(run, sampler)

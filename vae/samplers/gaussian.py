@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from vae.samplers.base import LatentSampler, SamplerError, check_fit_on, positive, register_sampler
+from vae.samplers.fitting import split_held_out
 
 
 @register_sampler
@@ -68,6 +69,7 @@ class GMMSampler(LatentSampler):
     max_iter: int = 100
     reg_covar: float = 1e-6
     fit_on: str = "mean"
+    held_out: float = 0.1
 
     def __post_init__(self):
         check_fit_on(self.fit_on)
@@ -77,17 +79,20 @@ class GMMSampler(LatentSampler):
             raise SamplerError(f"covariance={self.covariance!r} is not allowed; choose full or diag")
 
     def fit(self, data: np.ndarray, key: jax.Array) -> tuple[dict, dict]:
-        data = np.asarray(data, np.float64)
+        k_split, k_fit = jax.random.split(key)
+        data, val = split_held_out(np.asarray(data, np.float64), k_split, self.held_out)
         if data.shape[0] < self.components:
             raise SamplerError(f"components={self.components} is more than the {data.shape[0]} latents to fit")
-        seed = int(jax.random.randint(key, (), 0, 2 ** 31 - 1))
+        seed = int(jax.random.randint(k_fit, (), 0, 2 ** 31 - 1))
         gmm = GaussianMixture(self.components, covariance_type=self.covariance, max_iter=self.max_iter,
                               reg_covar=self.reg_covar, random_state=seed).fit(data)
         cov = gmm.covariances_ if self.covariance == "full" else np.stack([np.diag(c) for c in gmm.covariances_])
         state = {"log_weights": np.log(gmm.weights_).astype(np.float32), "means": gmm.means_.astype(np.float32),
                  "chol": np.linalg.cholesky(cov).astype(np.float32)}
-        report = {"train_log_prob": float(gmm.score(data)), "converged": bool(gmm.converged_),
-                  "em_iterations": int(gmm.n_iter_)}
+        report = {"train_log_prob": float(gmm.score(data)),
+                  **({"held_out_log_prob": float(gmm.score(val))} if len(val) else {}),
+                  "converged": bool(gmm.converged_), "em_iterations": int(gmm.n_iter_),
+                  "train_rows": int(data.shape[0]), "held_out_rows": int(val.shape[0])}
         return state, report
 
     def sample(self, state, key, num, temperature=1.0):

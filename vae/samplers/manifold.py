@@ -124,7 +124,7 @@ class PoincareSampler(LatentSampler):
         return dataclasses.replace(self, curvature=float(model.curvature))
 
     def _tangent(self) -> GMMSampler:
-        return GMMSampler(self.components, max_iter=self.max_iter)
+        return GMMSampler(self.components, max_iter=self.max_iter, held_out=0.0)
 
     def _c(self) -> float:
         if not self.curvature > 0:
