@@ -52,5 +52,5 @@ class Autoencoder(LatentVariableModel):
 
     def sample_prior(self, rng: jax.Array, num: int) -> jax.Array:
         """z ~ N(0, I): [num, d]. Regularized autoencoders (RAE) are meant to be sampled from a
-        density fitted to their codes instead; until such samplers exist this is what they use."""
+        density fitted to their codes instead (`vae.samplers`, e.g. 'gmm'); without one, this."""
         return jax.random.normal(rng, (num, self.latent_dim))

@@ -2,8 +2,8 @@
 cost, beta/2 ||z||^2 on the codes, and lambda times the decoder's squared weights (L2) or its
 gradient penalty (GP); beta = 1e-4, lambda = 1e-7 (pythae's defaults; the paper grid-searches
 them). They are meant to be sampled from an ex-post density fitted to the codes (the paper's
-GMM); until the toolkit's fitted samplers exist they sample z ~ N(0, I), which their codes were
-never matched to. Leaves out: RAE-SN (spectral normalization). See `vae.objectives.autoencoders.RAE`."""
+GMM: `vae fit-sampler RUN --sampler gmm`, then `--sampler gmm`); without one they sample
+z ~ N(0, I), which their codes were never matched to. Leaves out: RAE-SN (spectral normalization). See `vae.objectives.autoencoders.RAE`."""
 
 from vae.objectives import RAE
 from vae import registry
