@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae.samplers.base import LatentSampler, SamplerError, positive, register_sampler
-from vae.samplers.fitting import fit_by_gradient
+from vae.samplers.fitting import fit_by_gradient, likelihood_report
 
 
 class CausalTransformer(nn.Module):
@@ -111,9 +111,7 @@ class CodePriorSampler(LatentSampler):
         params, report = fit_by_gradient(lambda p, b, _: -self._log_prob(p, b, vocab), params, codes, k_fit,
                                          steps=self.steps, batch_size=self.batch_size,
                                          learning_rate=self.learning_rate, held_out=self.held_out)
-        report = {"train_log_prob": -report.pop("train_loss"),
-                  **({"held_out_log_prob": -report.pop("held_out_loss")} if "held_out_loss" in report else {}),
-                  "uniform_log_prob": float(-codes.shape[1] * np.log(vocab)), **report}
+        report = {**likelihood_report(report), "uniform_log_prob": float(-codes.shape[1] * np.log(vocab))}
         # the vocabulary and the length as the shapes of placeholders: static under jit
         return {"vocab": np.zeros((vocab,), np.int8), "length": np.zeros((codes.shape[1],), np.int8),
                 "network": params}, report

@@ -69,3 +69,12 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
             [np.asarray(per_row(params, jnp.asarray(val[i:i + eval_batch]))) for i in range(0, len(val), eval_batch)]
         ).mean())
     return params, report
+
+
+def likelihood_report(report: dict, name: str = "log_prob", shift: float = 0.0) -> dict:
+    """`fit_by_gradient`'s report for a negative log-likelihood loss, as train_<name> and
+    held_out_<name> (-loss - shift: shift undoes a standardization's Jacobian, in nats per row)."""
+    out = {f"train_{name}": -report["train_loss"] - shift}
+    if "held_out_loss" in report:
+        out[f"held_out_{name}"] = -report["held_out_loss"] - shift
+    return {**out, **{k: v for k, v in report.items() if k not in ("train_loss", "held_out_loss")}}

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae.samplers.base import LatentSampler, SamplerError, check_fit_on, positive, register_sampler
-from vae.samplers.fitting import fit_by_gradient
+from vae.samplers.fitting import fit_by_gradient, likelihood_report
 
 LOG_SCALE_BOUND = 5.0
 
@@ -142,10 +142,7 @@ class _AutoregressiveFlow(LatentSampler):
                                          steps=self.steps, batch_size=self.batch_size,
                                          learning_rate=self.learning_rate, held_out=self.held_out)
         shift = float(np.sum(np.log(std)))   # the standardization's Jacobian, in nats per row
-        report = {"train_log_prob": -report.pop("train_loss") - shift,
-                  **({"held_out_log_prob": -report.pop("held_out_loss") - shift} if "held_out_loss" in report else {}),
-                  **report}
-        return {"mean": mean, "std": std, "made": params}, report
+        return {"mean": mean, "std": std, "made": params}, likelihood_report(report, shift=shift)
 
     def sample(self, state, key, num, temperature=1.0):
         u = temperature * jax.random.normal(key, (num, state["mean"].shape[-1]))

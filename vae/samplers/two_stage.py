@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae.samplers.base import LatentSampler, SamplerError, check_fit_on, positive, register_sampler
-from vae.samplers.fitting import fit_by_gradient
+from vae.samplers.fitting import fit_by_gradient, likelihood_report
 
 
 class SecondStage(nn.Module):
@@ -96,9 +96,7 @@ class TwoStageSampler(LatentSampler):
                                          steps=self.steps, batch_size=self.batch_size,
                                          learning_rate=self.learning_rate, held_out=self.held_out)
         shift = float(np.sum(np.log(std)))   # the ELBO of z, not of the standardized z
-        report = {"train_elbo": -report.pop("train_loss") - shift,
-                  **({"held_out_elbo": -report.pop("held_out_loss") - shift} if "held_out_loss" in report else {}),
-                  "gamma": float(np.exp(params["log_gamma"])), **report}
+        report = {**likelihood_report(report, "elbo", shift), "gamma": float(np.exp(params["log_gamma"]))}
         return {"mean": mean, "std": std, "network": params}, report
 
     def sample(self, state, key, num, temperature=1.0):
