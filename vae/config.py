@@ -57,7 +57,9 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        return _from_dict(cls, d, prefix="")
+        """The config of a dict (a run's config.json); its 'dataset' entry, a record of the data a
+        run read (written by the loop), is not a setting and is skipped."""
+        return _from_dict(cls, {k: v for k, v in d.items() if k != "dataset"}, prefix="")
 
     def replace(self, **overrides: Any) -> "Config":
         """Returns a copy with `section.field` overrides applied: `cfg.replace(**{"train.steps": 10})`."""

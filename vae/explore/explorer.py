@@ -338,10 +338,13 @@ class Explorer(LatentPaths):
     # ------------------------------------------------------------------ labels for figures
 
     def label_names(self) -> list[str] | None:
-        """Names of the label classes for legends (sprites' shapes, else the class numbers)."""
+        """Names of the label classes for legends (sprites' shapes, your folders' names, else the
+        class numbers)."""
         if self.labels is None:
             return None
         if getattr(self.info, "name", None) == "sprites":
             return list(SHAPE_NAMES)
+        if getattr(self.info, "class_names", ()):
+            return list(self.info.class_names)
         num = getattr(self.info, "num_classes", None) or int(self.labels.max()) + 1
         return [str(i) for i in range(num)]

@@ -25,6 +25,7 @@ from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, mak
 from vae.run.finish import final_estimates, run_figures, write_summary
 from vae.run.setup import (
     batch_in_step,
+    dataset_record,
     batch_splits,
     default_out_dir,
     load_split,
@@ -175,7 +176,7 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         carried = list(record.get("pending", []))
         truncate_metrics(metrics_path, int(state.step))
     with open(os.path.join(out_dir, "config.json"), "w") as f:
-        f.write(config.to_json())
+        json.dump({**config.to_dict(), "dataset": dataset_record(train_ds, test_ds)}, f, indent=2, sort_keys=True)
     write_variant_record(out_dir, config.model.name)
 
     parallel = mesh.devices.size > 1

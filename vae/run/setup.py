@@ -103,13 +103,24 @@ def _changed_keys(a: Config, b: Config, ignore: tuple[str, ...]) -> list[str]:
     return changed
 
 
+def dataset_record(train_ds, test_ds) -> dict:
+    """What config.json records of the data a run read: source, description (for your own files:
+    the pixel range found and how the splits were made), shapes, classes, sizes."""
+    info = train_ds.info
+    return {"name": info.name, "description": info.description, "image_shape": list(info.image_shape),
+            "num_classes": info.num_classes, "binary": bool(info.binary),
+            "train_examples": len(train_ds), "test_examples": len(test_ds)}
+
+
 def load_split(config: Config, key: str):
     """The dataset split data.<key> names; a split the dataset lacks is a ConfigError."""
     split = getattr(config.data, key)
     try:
-        return vdata.load(config.data.name, split, data_dir=config.data.data_dir)
+        return vdata.load_split(config.data, split)
     except vdata.DatasetUnavailableError:
         raise
+    except vdata.DataFileError as err:  # your own data, unusable as given: the message names the file
+        raise ConfigError(str(err)) from None
     except ValueError as err:  # a split the dataset does not have
         raise ConfigError(f"data.{key}={split!r} is not allowed: {err}") from None
 

@@ -86,7 +86,7 @@ def training_latents(run: LoadedRun, sampler: LatentSampler, seed: int = 0,
     evaluation seed): code indices [N, L] for kind 'codes', else posterior means or one posterior
     sample per image [N, d] (sampler.fit_on). Returns (data, description)."""
     cfg = run.config
-    ds = vdata.load(cfg.data.name, cfg.data.train_split, data_dir=cfg.data.data_dir)
+    ds = vdata.load_split(cfg.data, cfg.data.train_split)
     images = prepare(ds, cfg.data.binarize, train=False, seed=EVAL_SEED)
     labels = getattr(ds, "labels", None) if getattr(run.model, "num_classes", 0) else None
     if max_examples is not None:

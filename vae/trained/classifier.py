@@ -192,7 +192,7 @@ def real_images(dataset) -> tuple[np.ndarray, np.ndarray | None]:
 
 def load_train_split(run):
     cfg = run.config.data
-    return vdata.load(cfg.name, cfg.train_split, data_dir=cfg.data_dir)
+    return vdata.load_split(cfg, cfg.train_split)
 
 
 def labelled_classes(run) -> int:

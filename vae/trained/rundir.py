@@ -106,7 +106,7 @@ def load_run(run_dir: str | os.PathLike, step: int | None = None, split: str | N
     _ensure_variant(run_dir, raw)
     config = Config.from_dict(raw)
     split = split or config.data.test_split
-    test_ds = vdata.load(config.data.name, split, data_dir=config.data.data_dir)
+    test_ds = vdata.load_split(config.data, split)
     model = build_model(config.model, test_ds.info.image_shape, test_ds.info.num_classes)
     checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints"), keep=config.train.keep_checkpoints)
     try:
