@@ -136,3 +136,32 @@ def test_training_on_an_npz_records_the_data_and_a_bad_file_stops_before_any_wor
     assert main(args[:2] + [f"data.name={tmp_path / 'bad.npz'}"] + args[3:-1] + [str(tmp_path / "run2")]) == 2
     assert "bad.npz: pixel values range over [2, 2]" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "run2")
+
+
+def test_training_on_arrays_in_memory_copies_them_into_the_run(tmp_path):
+    import vae.config
+    import vae.run
+    from vae.errors import ConfigError
+    from vae.trained import load_run
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (50, 6, 5), dtype=np.uint8), np.arange(50) % 5
+    cfg = vae.config.Config().replace(**{"train.steps": 3, "train.eval_every": 3, "model.hidden": (8,),
+                                         "model.latent_dim": 2, "train.batch_size": 10, "train.progress": False,
+                                         "train.final_iwae_samples": 0, "train.num_samples": 4,
+                                         "data.test_fraction": 0.2})
+    out = str(tmp_path / "mem")
+    vae.run.train(cfg, out, data=(images, labels))
+    with open(os.path.join(out, "config.json")) as f:
+        saved = json.load(f)
+    assert saved["dataset"]["source"] == "memory" and "passed in memory" in saved["dataset"]["description"]
+    assert (saved["dataset"]["train_examples"], saved["dataset"]["test_examples"]) == (40, 10)
+    assert saved["data"]["name"] == os.path.join(os.path.abspath(out), "data", "train.npz")
+    run = load_run(out)
+    assert run.test_images.shape == (10, 6, 5, 1) and sorted(run.test.labels.tolist()) == sorted(list(range(5)) * 2)
+    with np.load(os.path.join(out, "data", "train.npz"), allow_pickle=False) as f:
+        kept = np.round(f["images"][..., 0] * 255).astype(np.uint8)
+    assert all(any((k == x).all() for x in images) for k in kept[:5])          # the rows given, unchanged
+    vae.run.train(cfg.replace(**{"train.steps": 6}), out, resume=True)       # resumes from the saved copy
+    with pytest.raises(ConfigError, match=r"data: labels have shape \(3,\) but there are 50 images"):
+        vae.run.train(cfg, str(tmp_path / "bad"), data={"images": images, "labels": labels[:3]})

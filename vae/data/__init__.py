@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from vae.data.base import OFFLINE_DATASETS, Dataset, DatasetInfo, DatasetUnavailableError
-from vae.data.files import DataFileError, FileOptions, is_file_source, load_files
+from vae.data.files import DataFileError, FileOptions, is_file_source, load_files, memory_splits
 from vae.data.mnist5k import load_mnist5k
 from vae.data.sprites import load_sprites
 from vae.data.tfds_source import load_tfds
@@ -76,4 +76,4 @@ def load_split(data_config, split: str) -> Dataset:
 
 
 __all__ = ["load", "load_split", "file_options", "Dataset", "DatasetInfo", "DatasetUnavailableError",
-           "DataFileError", "FileOptions", "OFFLINE_DATASETS"]
+           "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS"]

@@ -165,30 +165,11 @@ def _read_source(path: str, opts: FileOptions):
         raise DataFileError(f"data.name={path!r}: no such file or folder")
     if os.path.isdir(path):
         images, labels, names, pixel_range = _read_folder(path, opts)
-        images = images.astype(np.float32) / 255.0
-    else:
-        if not path.endswith((".npz", ".npy")):
-            raise DataFileError(f"{path}: give a folder of images, an .npz or an .npy file")
-        images, labels = _read_arrays(path)
-        names = None
-        if images.ndim == 3:
-            images = images[..., None]
-        if images.ndim != 4 or images.shape[0] == 0:
-            raise DataFileError(f"{path}: images must be [N, H, W, C] or [N, H, W] with N > 0, got shape "
-                                f"{images.shape}")
-        images, pixel_range = _pixels(images, path)
-        images = _convert_channels(images, opts.channels, path)
-        if opts.image_size is not None:
-            images = _resize(images, opts.image_size)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (images.shape[0],):
-            raise DataFileError(f"{path}: labels have shape {labels.shape} but there are {images.shape[0]} images "
-                                f"(labels must be [N])")
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
-            raise DataFileError(f"{path}: labels must be integers >= 0, got dtype {labels.dtype}, min {labels.min()}")
-        labels = labels.astype(np.int32)
-    return images, labels, names, pixel_range
+        return images.astype(np.float32) / 255.0, labels, names, pixel_range
+    if not path.endswith((".npz", ".npy")):
+        raise DataFileError(f"{path}: give a folder of images, an .npz or an .npy file")
+    images, labels, pixel_range = _checked_arrays(*_read_arrays(path), path, opts)
+    return images, labels, None, pixel_range
 
 
 def _held_out(labels: np.ndarray | None, n: int, fraction: float, seed: int) -> np.ndarray:
@@ -205,6 +186,64 @@ def _held_out(labels: np.ndarray | None, n: int, fraction: float, seed: int) -> 
     for rows, k in zip(groups, take):
         mask[rng.permutation(rows)[:k]] = True
     return mask
+
+
+def _checked_arrays(images, labels, where: str, opts: FileOptions):
+    """Arrays given in memory, checked and converted as a file's are: (images, labels, pixel range)."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise DataFileError(f"{where}: images must be [N, H, W, C] or [N, H, W] with N > 0, got shape {images.shape}")
+    images, pixel_range = _pixels(images, where)
+    images = _convert_channels(images, opts.channels, where)
+    if opts.image_size is not None:
+        images = _resize(images, opts.image_size)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (images.shape[0],):
+            raise DataFileError(f"{where}: labels have shape {labels.shape} but there are {images.shape[0]} images "
+                                f"(labels must be [N])")
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+            raise DataFileError(f"{where}: labels must be integers >= 0, got dtype {labels.dtype}, min {labels.min()}")
+        labels = labels.astype(np.int32)
+    return images, labels, pixel_range
+
+
+def memory_splits(data, opts: FileOptions) -> tuple[tuple[np.ndarray, np.ndarray | None],
+                                                     tuple[np.ndarray, np.ndarray | None], str]:
+    """In-memory data as (train (images, labels), test (images, labels), description): `data` is
+    images [N, H, W(, C)], (images, labels), {'images': ..., 'labels': ...}, a `vae.data.Dataset`,
+    or {'train': one of those, 'test': one of those}; without a test part, opts.test_fraction is
+    held out as with files."""
+    def parts(d, where):
+        if isinstance(d, Dataset):
+            return _checked_arrays(d.images, d.labels, where, opts)
+        if isinstance(d, dict):
+            if "images" not in d:
+                raise DataFileError(f"{where}: a dict of data needs 'images' (and optional 'labels'), or 'train' and "
+                                    f"'test' parts; got keys {', '.join(map(str, d)) or 'none'}")
+            return _checked_arrays(d["images"], d.get("labels"), where, opts)
+        if isinstance(d, (tuple, list)):
+            if len(d) != 2:
+                raise DataFileError(f"{where}: give (images, labels), got a sequence of {len(d)}")
+            return _checked_arrays(d[0], d[1], where, opts)
+        return _checked_arrays(d, None, where, opts)
+
+    if isinstance(data, dict) and "train" in data:
+        if "test" not in data:
+            raise DataFileError("data: a dict with a 'train' part needs a 'test' part too")
+        tr, te = parts(data["train"], "data['train']"), parts(data["test"], "data['test']")
+        return tr[:2], te[:2], f"pixels: {tr[2]}; train and test given separately"
+    images, labels, pixel_range = parts(data, "data")
+    test = _held_out(labels, images.shape[0], opts.test_fraction, opts.split_seed)
+    if test.all() or not test.any():
+        raise DataFileError(f"data: {images.shape[0]} images are too few to hold out data.test_fraction="
+                            f"{opts.test_fraction} as a test split")
+    pick = lambda m: (images[m], None if labels is None else labels[m])  # noqa: E731
+    return pick(~test), pick(test), (f"pixels: {pixel_range}; {opts.test_fraction:g} held out as test"
+                                     f"{', stratified by label' if labels is not None else ''}, split_seed "
+                                     f"{opts.split_seed}")
 
 
 def load_files(path: str, split: str, opts: FileOptions) -> Dataset:

@@ -31,6 +31,7 @@ from vae.run.setup import (
     load_split,
     prepare_out_dir,
     restore_latest_good,
+    save_memory_data,
     truncate_metrics,
     validate_data,
     with_trained_features,
@@ -137,11 +138,14 @@ class _Run:
             f"lower optim.learning_rate, set optim.clip_norm, or pass --set train.on_nonfinite=skip")
 
 
-def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: Any, t_start: float):
+def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: Any, t_start: float,
+            data: Any = None):
     """Checks everything before any work, builds model, objective, state and steps: (_Run, state)."""
     if not resume:  # a resumed run keeps its saved config, whatever version wrote it
         check_variant_fields(config)
     config = prepare_out_dir(out_dir, config, resume, overwrite)
+    if data is not None and not resume:   # (a resumed run reads its saved copy)
+        config = save_memory_data(config, out_dir, data)
     tc = config.train
     train_ds = load_split(config, "train_split")
     test_ds = load_split(config, "test_split")
@@ -176,7 +180,8 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         carried = list(record.get("pending", []))
         truncate_metrics(metrics_path, int(state.step))
     with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump({**config.to_dict(), "dataset": dataset_record(train_ds, test_ds)}, f, indent=2, sort_keys=True)
+        json.dump({**config.to_dict(), "dataset": dataset_record(train_ds, test_ds, out_dir)}, f, indent=2,
+                  sort_keys=True)
     write_variant_record(out_dir, config.model.name)
 
     parallel = mesh.devices.size > 1
@@ -265,17 +270,21 @@ def _steps(run: _Run, state: TrainState) -> tuple[TrainState, dict, float, int, 
 
 
 def train(config: Config, out_dir: str | None = None, *, resume: bool = False, overwrite: bool = False,
-          model: Any = None) -> dict:
+          model: Any = None, data: Any = None) -> dict:
     """Runs (or resumes) training as `config` says and returns the summary written to summary.json.
 
     model: a `vae.models.LatentVariableModel` of your own (e.g. with custom encoder/decoder
     modules) instead of the one `config.model` describes; it must accept the dataset's images.
+    data: in-memory data instead of config.data.name: images [N, H, W(, C)] (uint8, or floats in
+    [0, 1]), (images, labels), {'images', 'labels'}, a `vae.data.Dataset`, or {'train': ...,
+    'test': ...}; checked and split like your own files (`vae.data.files`), copied to
+    RUN_DIR/data/ and recorded as from memory in config.json (a resumed run reads that copy).
     Ctrl-C saves a checkpoint at the current step and raises KeyboardInterrupt; `resume=True`
     continues from the newest readable checkpoint exactly where the data stream left off.
     """
     t_start = time.perf_counter()
     out_dir = out_dir or default_out_dir(config)
-    run, state = _set_up(config, out_dir, resume, overwrite, model, t_start)
+    run, state = _set_up(config, out_dir, resume, overwrite, model, t_start, data)
     config = run.config
     state, test_metrics, train_time, timed_steps, compile_time = _steps(run, state)
     if not test_metrics:  # nothing left to train (resumed a finished run): evaluate the restored state

@@ -27,7 +27,8 @@ RESUMABLE_SECTIONS = ("train",)
 # Training steps of the dataset classifier whose features a perceptual objective uses: the
 # sample-quality metrics' default, so that both share one cached classifier.
 FEATURE_CLASSIFIER_STEPS = DEFAULT_CLASSIFIER_STEPS
-RUN_FILES = ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json", "variant.json")
+RUN_FILES = ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json", "variant.json", "data")
+MEMORY_DATA = "data"   # RUN_DIR/data/{train,test}.npz: a copy of data passed in memory
 
 
 def default_out_dir(config: Config) -> str:
@@ -73,6 +74,9 @@ def prepare_out_dir(out_dir: str, config: Config, resume: bool, overwrite: bool)
         with open(config_path) as f:
             saved = Config.from_dict(json.load(f))
         changed = _changed_keys(saved, config, ignore=RESUMABLE_SECTIONS)
+        if os.path.isfile(os.path.join(out_dir, MEMORY_DATA, "SOURCE.txt")):   # its data: the saved copy
+            changed = [k for k in changed if k not in ("data.name", "data.test_path", "data.image_size",
+                                                       "data.channels")]
         if changed:
             raise RunDirError(f"--resume: the config differs from the run's saved config in {', '.join(changed)}; "
                               f"only train.* settings may change when resuming")
@@ -103,11 +107,35 @@ def _changed_keys(a: Config, b: Config, ignore: tuple[str, ...]) -> list[str]:
     return changed
 
 
-def dataset_record(train_ds, test_ds) -> dict:
+def save_memory_data(config: Config, out_dir: str, data: Any) -> Config:
+    """Writes data given in memory to RUN_DIR/data/{train,test}.npz (checked and split as your
+    own files are, `vae.data.files.memory_splits`) and returns the config that reads them back,
+    so the run can be evaluated, explored and resumed like any other."""
+    try:
+        train, test, how = vdata.memory_splits(data, vdata.file_options(config.data))
+    except vdata.DataFileError as err:
+        raise ConfigError(str(err)) from None
+    folder = os.path.abspath(os.path.join(out_dir, MEMORY_DATA))
+    os.makedirs(folder, exist_ok=True)
+    paths = {}
+    for name, (images, labels) in (("train", train), ("test", test)):
+        paths[name] = os.path.join(folder, f"{name}.npz")
+        np.savez(paths[name], images=images, **({} if labels is None else {"labels": labels}))
+    with open(os.path.join(folder, "SOURCE.txt"), "w") as f:
+        f.write(f"data passed in memory to vae.run.train; {how}\n")
+    return dataclasses.replace(config, data=dataclasses.replace(
+        config.data, name=paths["train"], test_path=paths["test"], image_size=None, channels=None))
+
+
+def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
     """What config.json records of the data a run read: source, description (for your own files:
     the pixel range found and how the splits were made), shapes, classes, sizes."""
     info = train_ds.info
-    return {"name": info.name, "description": info.description, "image_shape": list(info.image_shape),
+    source = os.path.join(out_dir or "", MEMORY_DATA, "SOURCE.txt")
+    memory = out_dir is not None and os.path.isfile(source)
+    return {"name": info.name, "source": "memory" if memory else "named",
+            "description": (open(source).read().strip() + "; " if memory else "") + info.description,
+            "image_shape": list(info.image_shape),
             "num_classes": info.num_classes, "binary": bool(info.binary),
             "train_examples": len(train_ds), "test_examples": len(test_ds)}
 
