@@ -131,6 +131,21 @@ def test_training_on_an_npz_records_the_data_and_a_bad_file_stops_before_any_wor
     assert "uint8 0..255, divided by 255" in record["description"] and record["image_shape"] == [6, 5, 1]
     run = load_run(out)
     assert run.test_images.shape == (6, 6, 5, 1) and run.config.data.name == path
+    # the model card says what the run's files say, and follows evaluation and synthesis
+    from vae.evaluate import evaluate_run
+    from vae.synthesis import synthesize
+
+    card = open(os.path.join(out, "MODEL_CARD.md")).read()
+    for text in ("## Model", "## Data", "## Training", "## Evaluation", "## Intended use and limitations",
+                 "Variant: `vae`", "Kingma", f"Dataset: `{path}`; your data from", "58 training and 6 test images",
+                 "Class balance (training split): 0: ", "Budget: 4 steps of batch 16"):
+        assert text in card, text
+    assert "sampler" not in card.split("## Evaluation")[1] and "Synthetic data generated" not in card
+    evaluate_run(out, iwae_samples=10)
+    synthesize(out, 5, out=os.path.join(out, "synthetic", "s.npz"), seed=3)
+    card = open(os.path.join(out, "MODEL_CARD.md")).read()
+    assert "`vae evaluate` (step 4): IWAE log p(x)" in card and "with k = 10" in card
+    assert "`synthetic/s.npz`: 5 images, seed 3" in card
     np.savez(tmp_path / "bad.npz", images=np.full((8, 6, 5), 2.0, np.float32))
     capsys.readouterr()
     assert main(args[:2] + [f"data.name={tmp_path / 'bad.npz'}"] + args[3:-1] + [str(tmp_path / "run2")]) == 2

@@ -23,7 +23,7 @@ from vae.parallel import maybe_initialize_distributed
 from vae.plots import save_figure
 from vae.presets import DEFAULT_PRESET, get_preset, list_presets
 from vae.quality import brief as quality_brief
-from vae.run import default_out_dir, train
+from vae.run import default_out_dir, train, write_model_card
 from vae.samplers import fit_sampler, sampler_names
 from vae.synthesis import synthesize
 
@@ -185,6 +185,7 @@ def _fit_sampler(args) -> int:
     record = fit_sampler(args.run_dir, args.sampler, args.options, seed=args.seed, step=args.step,
                          save_as=args.save_as)
     name = args.save_as or args.sampler
+    write_model_card(args.run_dir)
     print(f"wrote {os.path.join(args.run_dir, 'samplers', name)}")
     print(json.dumps({"sampler": record["sampler"], "options": record["options"], "report": record["report"],
                       "checkpoint_step": record["provenance"]["checkpoint_step"],

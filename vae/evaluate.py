@@ -21,6 +21,7 @@ from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn
 from vae.metrics.disentanglement import METRICS
 from vae.quality import sample_quality as run_sample_quality
+from vae.run.card import write_model_card
 from vae.step import evaluate, make_eval_step
 from vae.trained.estimators import (
     codebook_diagnostics,
@@ -102,6 +103,7 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     if write:
         with open(os.path.join(run_dir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)
+        write_model_card(run_dir)
     return result
 
 

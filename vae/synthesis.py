@@ -34,6 +34,7 @@ import zipfile
 
 import numpy as np
 
+from vae.run.card import write_model_card
 from vae.samplers import latent_source
 from vae.trained.classifier import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
 from vae.trained.rundir import load_run
@@ -233,6 +234,8 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
             os.remove(tmp)
         raise
     os.replace(tmp, out)
+    if os.path.abspath(out).startswith(os.path.abspath(run.run_dir) + os.sep):
+        write_model_card(run.run_dir)   # the card lists the synthetic files kept in the run
     result = {"path": out, "num": num, "shape": [num, *image_shape], "dtype": dtype,
               "label_counts": metadata["label_counts"], "unknown_labels": metadata["unknown_labels"],
               "draws": int(draws), "png_dir": png_dir, "num_png": sink.num_png, "metadata": metadata,

@@ -22,6 +22,7 @@ from vae.config import Config, check_variant_fields
 from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.errors import ConfigError, NonFiniteError
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
+from vae.run.card import write_model_card
 from vae.run.finish import final_estimates, run_figures, write_summary
 from vae.run.setup import (
     batch_in_step,
@@ -294,7 +295,9 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
 
     final = final_estimates(config, run.model, state.params, run.test_ds, run.test_images)
     figures = run_figures(config, run.model, state.params, run.test_ds, run.test_images, out_dir)
-    return write_summary(
+    summary = write_summary(
         out_dir, config, state, test_metrics, final, figures, wall_time=run.elapsed(),
         train_steps_per_s=timed_steps / train_time if train_time > 0 else None, compile_time=compile_time,
         best_step=best_step, devices=[str(d) for d in run.mesh.devices.flat], splits=run.splits)
+    write_model_card(out_dir)
+    return summary

@@ -135,7 +135,9 @@ def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
     memory = out_dir is not None and os.path.isfile(source)
     return {"name": info.name, "source": "memory" if memory else "named",
             "description": (open(source).read().strip() + "; " if memory else "") + info.description,
-            "image_shape": list(info.image_shape),
+            "image_shape": list(info.image_shape), "class_names": list(info.class_names),
+            "train_class_counts": (None if train_ds.labels is None
+                                   else np.bincount(train_ds.labels, minlength=info.num_classes or 0).tolist()),
             "num_classes": info.num_classes, "binary": bool(info.binary),
             "train_examples": len(train_ds), "test_examples": len(test_ds)}
 
