@@ -349,6 +349,9 @@ class TrainConfig:
     in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose
     batches are assembled on the host (a second program per step costs more than gathering inside
     the step: benchmarks/NOTES.md, "pipeline").
+    loggers: where metrics go besides RUN_DIR/metrics.jsonl (always written): `tensorboard` (event
+    files in RUN_DIR/tensorboard/, the default), `wandb`, `mlflow` (when installed); `jsonl` names
+    the file itself.
     """
 
     steps: int = 3000
@@ -365,8 +368,11 @@ class TrainConfig:
     batch_in_step: str = "auto"
     batch_splits: int = 0
     progress: bool = True
+    loggers: tuple[str, ...] = ("jsonl", "tensorboard")
 
     def __post_init__(self):
+        for name in self.loggers:
+            _check_choice("train.loggers", name, ("jsonl", "tensorboard", "wandb", "mlflow"))
         for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
             _check_positive(f"train.{key}", getattr(self, key))
         _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)

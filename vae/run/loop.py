@@ -24,6 +24,7 @@ from vae.errors import ConfigError, NonFiniteError
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
 from vae.run.card import write_model_card
 from vae.run.finish import final_estimates, run_figures, write_summary
+from vae.run.trackers import Trackers, check_loggers
 from vae.run.setup import (
     batch_in_step,
     dataset_record,
@@ -106,6 +107,7 @@ class _Run:
     t_start: float
     elapsed_before: float
     carried: list
+    trackers: Trackers
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.t_start
@@ -113,6 +115,7 @@ class _Run:
     def log(self, record: dict) -> None:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self.trackers.log(record)
 
     def run_eval(self, state: TrainState, step: int) -> dict:
         tc = self.config.train
@@ -144,6 +147,7 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     """Checks everything before any work, builds model, objective, state and steps: (_Run, state)."""
     if not resume:  # a resumed run keeps its saved config, whatever version wrote it
         check_variant_fields(config)
+    check_loggers(config.train.loggers)
     config = prepare_out_dir(out_dir, config, resume, overwrite)
     if data is not None and not resume:   # (a resumed run reads its saved copy)
         config = save_memory_data(config, out_dir, data)
@@ -172,7 +176,7 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     os.makedirs(out_dir, exist_ok=True)
     checkpointer = Checkpointer(os.path.join(out_dir, "checkpoints"), keep=tc.keep_checkpoints)
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
-    elapsed_before, carried = 0.0, []
+    elapsed_before, carried, restored_step = 0.0, [], None
     if resume:
         state, record, restored_step = restore_latest_good(checkpointer, state, out_dir)
         if restored_step is not None:
@@ -200,10 +204,12 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
                                      batch_sharding=batch_sharding(mesh) if parallel else None, splits=splits)
         step_input = batcher.batch
+    # a resumed run's events past its restart step are purged, as metrics.jsonl is truncated there
+    trackers = Trackers(tc.loggers, out_dir, config, resume_step=int(state.step) + 1 if resume else None)
     run = _Run(config=config, out_dir=out_dir, model=model, test_ds=test_ds, test_images=test_images, mesh=mesh,
                splits=splits, batcher=batcher, train_step=train_step, step_input=step_input,
                eval_step=make_eval_step(model, objective), checkpointer=checkpointer, metrics_path=metrics_path,
-               t_start=t_start, elapsed_before=elapsed_before, carried=carried)
+               t_start=t_start, elapsed_before=elapsed_before, carried=carried, trackers=trackers)
     return run, state
 
 
@@ -287,14 +293,18 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     out_dir = out_dir or default_out_dir(config)
     run, state = _set_up(config, out_dir, resume, overwrite, model, t_start, data)
     config = run.config
-    state, test_metrics, train_time, timed_steps, compile_time = _steps(run, state)
-    if not test_metrics:  # nothing left to train (resumed a finished run): evaluate the restored state
-        test_metrics = run.run_eval(state, int(state.step))
-    best_step = run.checkpointer.best_step()
-    run.checkpointer.close()
+    try:
+        state, test_metrics, train_time, timed_steps, compile_time = _steps(run, state)
+        if not test_metrics:  # nothing left to train (resumed a finished run): evaluate the restored state
+            test_metrics = run.run_eval(state, int(state.step))
+        best_step = run.checkpointer.best_step()
+        run.checkpointer.close()
 
-    final = final_estimates(config, run.model, state.params, run.test_ds, run.test_images)
-    figures = run_figures(config, run.model, state.params, run.test_ds, run.test_images, out_dir)
+        final = final_estimates(config, run.model, state.params, run.test_ds, run.test_images)
+        figures = run_figures(config, run.model, state.params, run.test_ds, run.test_images, out_dir)
+        run.trackers.figures(figures, int(state.step))
+    finally:
+        run.trackers.close()
     summary = write_summary(
         out_dir, config, state, test_metrics, final, figures, wall_time=run.elapsed(),
         train_steps_per_s=timed_steps / train_time if train_time > 0 else None, compile_time=compile_time,
