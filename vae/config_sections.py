@@ -349,6 +349,9 @@ class TrainConfig:
     in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose
     batches are assembled on the host (a second program per step costs more than gathering inside
     the step: benchmarks/NOTES.md, "pipeline").
+    compute_dtype: the encoder's and decoder's arithmetic in the train step, `float32`, `bfloat16` or
+    `float16` (params, optimizer state, likelihoods and KLs stay float32; evaluation runs in
+    float32; `vae.models.precision`).
     loggers: where metrics go besides RUN_DIR/metrics.jsonl (always written): `tensorboard` (event
     files in RUN_DIR/tensorboard/, the default), `wandb`, `mlflow` (when installed); `jsonl` names
     the file itself.
@@ -369,10 +372,12 @@ class TrainConfig:
     batch_splits: int = 0
     progress: bool = True
     loggers: tuple[str, ...] = ("jsonl", "tensorboard")
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         for name in self.loggers:
             _check_choice("train.loggers", name, ("jsonl", "tensorboard", "wandb", "mlflow"))
+        _check_choice("train.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
         for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "log_every", "keep_checkpoints", "num_samples"):
             _check_positive(f"train.{key}", getattr(self, key))
         _check_positive("train.final_iwae_samples", self.final_iwae_samples, allow_zero=True)

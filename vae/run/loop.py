@@ -21,6 +21,7 @@ from vae.checkpoint import Checkpointer
 from vae.config import Config, check_variant_fields
 from vae.data.pipeline import Batcher, eval_batches, prepare
 from vae.errors import ConfigError, NonFiniteError
+from vae.models.precision import with_compute_dtype
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
 from vae.run.card import write_model_card
 from vae.run.finish import final_estimates, run_figures, write_summary
@@ -157,6 +158,10 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     image_shape = train_ds.info.image_shape
     model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
     validate_data(config, model, train_ds.images, image_shape)
+    try:   # the train step's model: its networks in train.compute_dtype (evaluation stays float32)
+        step_model = with_compute_dtype(model, tc.compute_dtype)
+    except ValueError as err:
+        raise ConfigError(f"train.compute_dtype={tc.compute_dtype}: {err}") from None
     mesh = make_mesh(tc.devices)
     try:
         check_batch_size(tc.batch_size, mesh)
@@ -197,11 +202,11 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
                       dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
                       mesh=mesh if parallel else None)
     if batch_in_step(tc.batch_in_step, batcher):
-        train_step = make_fused_train_step(model, objective, optimizer, batcher, schedule, state_sharding=shardings,
-                                           splits=splits)
+        train_step = make_fused_train_step(step_model, objective, optimizer, batcher, schedule,
+                                           state_sharding=shardings, splits=splits)
         step_input = batcher.data
     else:
-        train_step = make_train_step(model, objective, optimizer, schedule, state_sharding=shardings,
+        train_step = make_train_step(step_model, objective, optimizer, schedule, state_sharding=shardings,
                                      batch_sharding=batch_sharding(mesh) if parallel else None, splits=splits)
         step_input = batcher.batch
     # a resumed run's events past its restart step are purged, as metrics.jsonl is truncated there
