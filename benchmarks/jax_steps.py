@@ -36,16 +36,18 @@ def toolkit_model(arch: str, conv_impl: str = "auto"):
     raise ValueError(arch)
 
 
-def toolkit_runner(model, shape, batch_np, seed=0, splits=1):
+def toolkit_runner(model, shape, batch_np, seed=0, splits=1, compute_dtype="float32"):
     """The toolkit's step through its public API; returns (runner, step, state_box, batch).
-    splits: make_train_step's batch splits (vae.run's train.batch_splits)."""
+    splits: make_train_step's batch splits (vae.run's train.batch_splits); compute_dtype: the
+    networks' arithmetic in the step (vae.run's train.compute_dtype; params stay float32)."""
     import jax
     import jax.numpy as jnp
     import vae
+    from vae.models.precision import with_compute_dtype
 
     optimizer = vae.make_optimizer(vae.OptimConfig(learning_rate=1e-3), total_steps=100_000)
     box = {"state": vae.create_train_state(model, optimizer, shape, seed=seed)}
-    step = vae.make_train_step(model, vae.ELBO(), optimizer, splits=splits)
+    step = vae.make_train_step(with_compute_dtype(model, compute_dtype), vae.ELBO(), optimizer, splits=splits)
     batch = {"image": jnp.asarray(batch_np), "label": jnp.zeros(batch_np.shape[0], jnp.int32)}
 
     def run(n):

@@ -53,6 +53,8 @@ def bench_steps(args, results, with_torch):
         splits = auto_splits(arch, batch)
         toolkit = toolkit_runner(model, shape, x, splits=splits)
         runners = {"toolkit": toolkit[0]}
+        # the same step with the networks in bfloat16 (train.compute_dtype): what mixed precision costs here
+        runners["toolkit_bf16"] = toolkit_runner(model, shape, x, splits=splits, compute_dtype="bfloat16")[0]
         if splits > 1:  # the same step in one pass, to show what the split gives
             runners["toolkit_one_pass"] = toolkit_runner(model, shape, x)[0]
         if arch == "mlp":
@@ -95,6 +97,7 @@ def bench_steps(args, results, with_torch):
             entry["flops"] = mlp_flops_entry(samples, batch, mm_flops, 4096 if gpu else 1024, step, box["state"], b)
         elif "toolkit_xla_convT" in samples:
             entry["matmul_convT_vs_xla_convT"] = paired_ratio(samples["toolkit_xla_convT"], samples["toolkit"])
+        entry["bf16_vs_float32"] = paired_ratio(samples["toolkit"], samples["toolkit_bf16"])
         if "toolkit_one_pass" in samples:
             entry["split_vs_one_pass"] = paired_ratio(samples["toolkit_one_pass"], samples["toolkit"])
         out[key] = entry
