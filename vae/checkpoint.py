@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -60,9 +61,27 @@ class Checkpointer:
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         abstract = None if template is None else jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()))
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), record=ocp.args.JsonRestore()))
+        except ValueError as err:
+            if template is not None or "topology" not in str(err).lower():
+                raise
+            # saved by a multi-process job (arrays sharded over processes): read back as host arrays
+            return self._restore_as_numpy(step), self._record(step)
         return restored["state"], dict(restored["record"] or {})
+
+    def _restore_as_numpy(self, step: int) -> Any:
+        path = os.path.join(self.directory, str(step), "state")
+        reader = ocp.PyTreeCheckpointer()
+        tree = reader.metadata(path)
+        tree = getattr(getattr(tree, "item_metadata", tree), "tree", tree)
+        return reader.restore(path, restore_args=jax.tree_util.tree_map(
+            lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+
+    def _record(self, step: int) -> dict:
+        restored = self._manager.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
+        return dict(restored["record"] or {})
 
     def reload(self) -> None:
         """Re-reads the directory (after checkpoints were moved or removed by hand)."""

@@ -24,10 +24,20 @@ def maybe_initialize_distributed() -> bool:
     """Calls jax.distributed.initialize() when the environment describes a multi-process job
     (JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID, or a cluster JAX
     detects itself, e.g. SLURM); returns whether it did."""
-    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        jax.distributed.initialize()
-        return True
-    return False
+    address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+    if not address:
+        return False
+    kwargs = {}
+    # jax.distributed.initialize reads the coordinator's address from the environment but not these two
+    for env, key in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        text = os.environ.get(env)
+        if text is not None:
+            try:
+                kwargs[key] = int(text)
+            except ValueError:
+                raise ValueError(f"{env}={text!r} must be an integer") from None
+    jax.distributed.initialize(address, **kwargs)
+    return True
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:

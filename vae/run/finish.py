@@ -42,8 +42,9 @@ def run_figures(config, model, params, test_ds, test_images, out_dir: str) -> di
 
 def write_summary(out_dir: str, config, state, test_metrics: dict, final: dict, figures: dict, *, wall_time: float,
                   train_steps_per_s: float | None, compile_time: float, best_step: int | None, devices: list[str],
-                  splits: int) -> dict:
-    """Writes OUT_DIR/summary.json and returns it."""
+                  splits: int, write: bool = True) -> dict:
+    """Writes OUT_DIR/summary.json (unless `write` is False: a multi-process job's other processes)
+    and returns it."""
     summary = {
         "name": config.name,
         "dataset": config.data.name,
@@ -67,6 +68,7 @@ def write_summary(out_dir: str, config, state, test_metrics: dict, final: dict, 
         "batch_splits": splits,
         "figures": {k: os.path.relpath(v, out_dir) for k, v in figures.items()},
     }
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    if write:
+        with open(os.path.join(out_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
     return summary

@@ -109,11 +109,14 @@ class _Run:
     elapsed_before: float
     carried: list
     trackers: Trackers
+    primary: bool = True   # process 0 of a multi-process job writes the run's files; the others train alongside
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.t_start
 
     def log(self, record: dict) -> None:
+        if not self.primary:
+            return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         self.trackers.log(record)
@@ -150,6 +153,10 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         check_variant_fields(config)
     check_loggers(config.train.loggers)
     config = prepare_out_dir(out_dir, config, resume, overwrite)
+    primary = jax.process_index() == 0
+    if data is not None and jax.process_count() > 1:
+        raise ConfigError("data passed in memory trains in one process; for several, write it to an .npz that "
+                          "every process reads (data.name=PATH)")
     if data is not None and not resume:   # (a resumed run reads its saved copy)
         config = save_memory_data(config, out_dir, data)
     tc = config.train
@@ -189,10 +196,11 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         elapsed_before = float(record.get("elapsed", 0.0))
         carried = list(record.get("pending", []))
         truncate_metrics(metrics_path, int(state.step))
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump({**config.to_dict(), "dataset": dataset_record(train_ds, test_ds, out_dir)}, f, indent=2,
-                  sort_keys=True)
-    write_variant_record(out_dir, config.model.name)
+    if primary:
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump({**config.to_dict(), "dataset": dataset_record(train_ds, test_ds, out_dir)}, f, indent=2,
+                      sort_keys=True)
+        write_variant_record(out_dir, config.model.name)
 
     parallel = mesh.devices.size > 1
     shardings = state_sharding(state, mesh, tc.shard_params) if parallel else None
@@ -210,11 +218,12 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
                                      batch_sharding=batch_sharding(mesh) if parallel else None, splits=splits)
         step_input = batcher.batch
     # a resumed run's events past its restart step are purged, as metrics.jsonl is truncated there
-    trackers = Trackers(tc.loggers, out_dir, config, resume_step=int(state.step) + 1 if resume else None)
+    trackers = Trackers(tc.loggers if primary else (), out_dir, config,
+                        resume_step=int(state.step) + 1 if resume else None)
     run = _Run(config=config, out_dir=out_dir, model=model, test_ds=test_ds, test_images=test_images, mesh=mesh,
                splits=splits, batcher=batcher, train_step=train_step, step_input=step_input,
                eval_step=make_eval_step(model, objective), checkpointer=checkpointer, metrics_path=metrics_path,
-               t_start=t_start, elapsed_before=elapsed_before, carried=carried, trackers=trackers)
+               t_start=t_start, elapsed_before=elapsed_before, carried=carried, trackers=trackers, primary=primary)
     return run, state
 
 
@@ -306,13 +315,15 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
         run.checkpointer.close()
 
         final = final_estimates(config, run.model, state.params, run.test_ds, run.test_images)
-        figures = run_figures(config, run.model, state.params, run.test_ds, run.test_images, out_dir)
+        figures = (run_figures(config, run.model, state.params, run.test_ds, run.test_images, out_dir)
+                   if run.primary else {})
         run.trackers.figures(figures, int(state.step))
     finally:
         run.trackers.close()
     summary = write_summary(
         out_dir, config, state, test_metrics, final, figures, wall_time=run.elapsed(),
         train_steps_per_s=timed_steps / train_time if train_time > 0 else None, compile_time=compile_time,
-        best_step=best_step, devices=[str(d) for d in run.mesh.devices.flat], splits=run.splits)
-    write_model_card(out_dir)
+        best_step=best_step, devices=[str(d) for d in run.mesh.devices.flat], splits=run.splits, write=run.primary)
+    if run.primary:
+        write_model_card(out_dir)
     return summary

@@ -1,0 +1,53 @@
+"""Many hosts, run here: two processes on this machine (coordinator on 127.0.0.1, CPU collectives
+through gloo) train the quickstart together, one device each, and end with the params of a
+one-process run on the same global batch; only process 0 writes the run's files."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import jax
+
+from vae.trained import load_run
+
+ARGS = ["--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "model.hidden=8", "--set",
+        "train.final_iwae_samples=0", "--set", "train.num_samples=4", "--set", "data.train_split=train[:256]",
+        "--set", "data.test_split=test[:64]", "--set", "train.loggers=jsonl", "--no-progress"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COORDINATOR")}
+    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    return {**env, "JAX_PLATFORMS": "cpu", **extra}
+
+
+def test_two_processes_train_to_the_one_process_params(tmp_path):
+    port = _free_port()
+    multi, single = str(tmp_path / "multi"), str(tmp_path / "single")
+    procs = [subprocess.Popen([sys.executable, "-m", "vae.cli", "train", *ARGS, "--out", multi],
+                              env=_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                                       JAX_PROCESS_ID=str(i), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    proc = subprocess.run([sys.executable, "-m", "vae.cli", "train", *ARGS, "--out", single], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = load_run(multi), load_run(single)
+    assert a.step == b.step == 4
+    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    with open(os.path.join(multi, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [(r["step"], r["split"]) for r in records] == [(4, "train"), (4, "test")]   # written once
+    with open(os.path.join(multi, "summary.json")) as f:
+        assert len(json.load(f)["devices"]) == 2
