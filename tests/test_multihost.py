@@ -51,3 +51,27 @@ def test_two_processes_train_to_the_one_process_params(tmp_path):
     assert [(r["step"], r["split"]) for r in records] == [(4, "train"), (4, "test")]   # written once
     with open(os.path.join(multi, "summary.json")) as f:
         assert len(json.load(f)["devices"]) == 2
+
+
+def test_a_process_that_dies_stops_the_other_with_a_clear_error(tmp_path):
+    import time
+
+    port = _free_port()
+    args = [a if a != "train.steps=4" else "train.steps=1000000" for a in ARGS]
+    procs = [subprocess.Popen([sys.executable, "-m", "vae.cli", "train", *args, "--heartbeat-timeout", "5",
+                               "--out", str(tmp_path / "run")],
+                              env=_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                                       JAX_PROCESS_ID=str(i), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        deadline = time.time() + 120
+        while not os.path.exists(tmp_path / "run" / "config.json") and time.time() < deadline:
+            time.sleep(0.5)          # both are past start-up and training
+        time.sleep(3)
+        procs[1].kill()
+        _, err = procs[0].communicate(timeout=90)   # it must not wait forever in a collective
+    finally:
+        for p in procs:
+            p.kill()
+    assert procs[0].returncode != 0
+    assert "another task died" in err

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--seed", type=int, default=None, help="the run's seed (default: the preset's, 0)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--heartbeat-timeout", type=int, default=None, metavar="SECONDS",
+                   help="multi-process jobs: a process silent this long counts as dead and the others stop "
+                        "(default: JAX's 100 s)")
 
     sub.add_parser("presets", help="list the presets, one line each")
 
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vae: error: --import {module}: {err}", file=sys.stderr)
             return 2
     if args.command == "train":
-        maybe_initialize_distributed()
+        maybe_initialize_distributed(args.heartbeat_timeout)
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, RunDirError, DatasetUnavailableError, FileNotFoundError) as err:

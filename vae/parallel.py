@@ -20,10 +20,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = "data"
 
 
-def maybe_initialize_distributed() -> bool:
+def maybe_initialize_distributed(heartbeat_timeout: int | None = None) -> bool:
     """Calls jax.distributed.initialize() when the environment describes a multi-process job
-    (JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID, or a cluster JAX
-    detects itself, e.g. SLURM); returns whether it did."""
+    (JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID); returns whether it did.
+    heartbeat_timeout: seconds after which a silent process counts as dead (None: JAX's 100); the
+    others then stop with JAX's "another task died" error instead of waiting in a collective."""
     address = os.environ.get("JAX_COORDINATOR_ADDRESS")
     if not address:
         return False
@@ -36,6 +37,8 @@ def maybe_initialize_distributed() -> bool:
                 kwargs[key] = int(text)
             except ValueError:
                 raise ValueError(f"{env}={text!r} must be an integer") from None
+    if heartbeat_timeout is not None:
+        kwargs["heartbeat_timeout_seconds"] = int(heartbeat_timeout)
     jax.distributed.initialize(address, **kwargs)
     return True
 
