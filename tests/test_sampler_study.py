@@ -3,8 +3,11 @@
 import json
 import math
 import os
+import pathlib
+import sys
 
-from experiments import sampler_study
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # `pytest` alone does not put the root there
+from experiments import sampler_study  # noqa: E402
 
 
 def test_sampler_study_quick_writes_its_table_json_and_figures(tmp_path):

@@ -38,7 +38,8 @@ class CausalTransformer(nn.Module):
         h = h + self.param("position", nn.initializers.normal(0.02), (length, self.width))
         mask = nn.make_causal_mask(tokens)
         for _ in range(self.depth):
-            h = h + nn.SelfAttention(num_heads=self.heads, qkv_features=self.width)(nn.LayerNorm()(h), mask=mask)
+            h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.width)(
+                nn.LayerNorm()(h), mask=mask)
             r = nn.gelu(nn.Dense(4 * self.width)(nn.LayerNorm()(h)))
             h = h + nn.Dense(self.width)(r)
         return nn.Dense(self.vocab)(nn.LayerNorm()(h))
