@@ -305,3 +305,15 @@ def test_code_prior_on_a_vqvae_run_samples_codebook_vectors(vq_run, tmp_path):
     usage = result["codebook"]
     assert usage["num_codes"] == 16 and usage["codes_per_image"] == 2 and usage["num_examples"] == 128
     assert usage["codes_used"] + usage["dead_codes"] == 16 and 1.0 <= usage["perplexity"] <= usage["codes_used"]
+
+
+def test_early_stopping_keeps_the_code_prior_from_memorizing_noise():
+    codes = np.random.default_rng(0).integers(0, 16, (240, 3)).astype(np.int32)   # no structure to learn
+    options = {"width": 32, "heads": 2, "depth": 1, "steps": 800, "learning_rate": 3e-3, "num_codes": 16,
+               "held_out": 0.25}
+    uniform = -3 * math.log(16)
+    _, kept = make_sampler("code_prior", {**options, "check_every": 50}).fit(codes, jax.random.PRNGKey(0))
+    _, overfit = make_sampler("code_prior", {**options, "check_every": 0}).fit(codes, jax.random.PRNGKey(0))
+    assert overfit["train_log_prob"] > uniform + 1.0 > uniform > overfit["held_out_log_prob"]   # memorized
+    assert kept["held_out_log_prob"] > overfit["held_out_log_prob"] + 1.0
+    assert kept["kept_step"] < kept["steps"] < 800                 # stopped after `patience` checks without a gain

@@ -58,7 +58,9 @@ def top_k_logits(logits: jax.Array, k: int) -> jax.Array:
 class CodePriorSampler(LatentSampler):
     """A causal transformer prior over code indices (kind 'codes'). temperature divides the logits;
     top_k (0: off) keeps the k most likely codes at each position. num_codes: the vocabulary
-    (0: the model's codebook size, set by `bind`)."""
+    (0: the model's codebook size, set by `bind`). check_every: every so many steps the held-out
+    log-likelihood is measured and the best params are kept (early stopping; 0: off), which
+    matters here: a few thousand code sequences are memorized within a few hundred steps."""
 
     name = "code_prior"
     kind = "codes"
@@ -72,6 +74,7 @@ class CodePriorSampler(LatentSampler):
     batch_size: int = 128
     learning_rate: float = 3e-4
     held_out: float = 0.1
+    check_every: int = 100
     top_k: int = 0
     num_codes: int = 0
 
@@ -111,7 +114,8 @@ class CodePriorSampler(LatentSampler):
         params = self.network(vocab).init(k_init, jnp.asarray(codes[:2]))["params"]
         params, report = fit_by_gradient(lambda p, b, _: -self._log_prob(p, b, vocab), params, codes, k_fit,
                                          steps=self.steps, batch_size=self.batch_size,
-                                         learning_rate=self.learning_rate, held_out=self.held_out)
+                                         learning_rate=self.learning_rate, held_out=self.held_out,
+                                         check_every=self.check_every)
         report = {**likelihood_report(report), "uniform_log_prob": float(-codes.shape[1] * np.log(vocab))}
         # the vocabulary and the length as the shapes of placeholders: static under jit
         return {"vocab": np.zeros((vocab,), np.int8), "length": np.zeros((codes.shape[1],), np.int8),

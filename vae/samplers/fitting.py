@@ -4,6 +4,8 @@ held-out share of the data for the reported validation loss."""
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Callable
 
 import jax
@@ -27,13 +29,18 @@ def split_held_out(data: np.ndarray, key: jax.Array, fraction: float) -> tuple[n
 
 def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], params: Any, data: np.ndarray,
                     key: jax.Array, *, steps: int, batch_size: int, learning_rate: float,
-                    held_out: float = 0.1, eval_batch: int = 2048) -> tuple[Any, dict]:
+                    held_out: float = 0.1, check_every: int = 0, patience: int = 5,
+                    eval_batch: int = 2048) -> tuple[Any, dict]:
     """Minimizes mean_b loss_fn(params, batch, key) -> [batch] per-row losses.
 
     data: [N, ...]. Step t draws `batch_size` rows with replacement with fold_in(key, t); Adam
-    with `learning_rate`, gradients clipped at norm 10. Returns the final params and a report:
-    train_loss (mean of the last 10% of the steps' batch losses) and held_out_loss (the mean
-    per-row loss on the held-out rows, deterministic key), with their row counts.
+    with `learning_rate`, gradients clipped at norm 10. With check_every > 0 and held-out rows,
+    the held-out loss is measured every check_every steps and the params with the lowest one are
+    kept (early stopping: training ends after `patience` checks without improvement); otherwise
+    the final params. Returns the params and a report: train_loss (mean batch loss of the last
+    10% of the steps run), held_out_loss (mean per-row loss on the held-out rows, deterministic
+    key; with early stopping, that of the kept params, so slightly optimistic), steps run, the
+    step kept, and the row counts.
     """
     if steps < 1 or batch_size < 1:
         raise SamplerError(f"steps={steps} and batch_size={batch_size} must be >= 1")
@@ -41,6 +48,7 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
     train, val = split_held_out(np.asarray(data), k_split, held_out)
     optimizer = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(learning_rate))
     train_dev = jnp.asarray(train)
+    chunk = check_every if check_every > 0 and val.shape[0] else steps
 
     def step(carry, t):
         p, opt_state = carry
@@ -50,24 +58,45 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return (optax.apply_updates(p, updates), opt_state), loss
 
-    @jax.jit
-    def run(p):
-        (p, _), losses = jax.lax.scan(step, (p, optimizer.init(p)), jnp.arange(steps))
-        return p, losses
+    @functools.partial(jax.jit, static_argnums=3)
+    def run(p, opt_state, first, n):
+        return jax.lax.scan(step, (p, opt_state), first + jnp.arange(n))
 
-    params, losses = run(params)
-    losses = np.asarray(losses)
-    if not np.all(np.isfinite(losses)):
-        first = int(np.argmax(~np.isfinite(losses)))
-        raise SamplerError(f"fitting diverged: the loss is not finite from step {first}; lower learning_rate "
-                           f"(it was {learning_rate})")
-    report = {"steps": int(steps), "train_loss": float(losses[-max(1, steps // 10):].mean()),
+    per_row = jax.jit(lambda p, b: loss_fn(p, b, k_eval))
+
+    def held_out_loss(p) -> float:
+        return float(np.concatenate([np.asarray(per_row(p, jnp.asarray(val[i:i + eval_batch])))
+                                     for i in range(0, len(val), eval_batch)]).mean())
+
+    opt_state, done, history = optimizer.init(params), 0, []
+    best = (math.inf, params, 0)
+    since_best = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        (params, opt_state), losses = run(params, opt_state, done, n)
+        losses = np.asarray(losses)
+        if not np.all(np.isfinite(losses)):
+            first = done + int(np.argmax(~np.isfinite(losses)))
+            raise SamplerError(f"fitting diverged: the loss is not finite from step {first}; lower learning_rate "
+                               f"(it was {learning_rate})")
+        history.append(losses)
+        done += n
+        if chunk < steps:
+            current = held_out_loss(params)
+            if current < best[0]:
+                best, since_best = (current, params, done), 0
+            else:
+                since_best += 1
+                if since_best >= patience:
+                    break
+    losses = np.concatenate(history)
+    report = {"steps": int(done), "train_loss": float(losses[-max(1, done // 10):].mean()),
               "train_rows": int(train.shape[0]), "held_out_rows": int(val.shape[0])}
-    if val.shape[0]:
-        per_row = jax.jit(lambda p, b: loss_fn(p, b, k_eval))
-        report["held_out_loss"] = float(np.concatenate(
-            [np.asarray(per_row(params, jnp.asarray(val[i:i + eval_batch]))) for i in range(0, len(val), eval_batch)]
-        ).mean())
+    if chunk < steps:
+        params = best[1]
+        report.update(held_out_loss=best[0], kept_step=int(best[2]))
+    elif val.shape[0]:
+        report["held_out_loss"] = held_out_loss(params)
     return params, report
 
 

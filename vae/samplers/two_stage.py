@@ -59,7 +59,8 @@ class SecondStage(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class TwoStageSampler(LatentSampler):
     """A second VAE on the latents (Dai & Wipf 2019). latent: its latent size (0: the data's, the
-    paper's kappa = d); fit_on: 'sample' (z ~ q(z|x), the paper's) or 'mean'."""
+    paper's kappa = d); fit_on: 'sample' (z ~ q(z|x), the paper's) or 'mean'; check_every: early
+    stopping on the held-out ELBO (0: off)."""
 
     name = "two_stage"
     summary = "a second small VAE fitted to the latents (learned decoder variance)"
@@ -71,6 +72,7 @@ class TwoStageSampler(LatentSampler):
     batch_size: int = 256
     learning_rate: float = 1e-3
     held_out: float = 0.1
+    check_every: int = 100
     fit_on: str = "sample"
 
     def __post_init__(self):
@@ -94,7 +96,8 @@ class TwoStageSampler(LatentSampler):
         params = net.init(k_init, jnp.asarray(x[:2]), k_noise)["params"]
         params, report = fit_by_gradient(lambda p, b, k: net.apply({"params": p}, b, k), params, x, k_fit,
                                          steps=self.steps, batch_size=self.batch_size,
-                                         learning_rate=self.learning_rate, held_out=self.held_out)
+                                         learning_rate=self.learning_rate, held_out=self.held_out,
+                                         check_every=self.check_every)
         shift = float(np.sum(np.log(std)))   # the ELBO of z, not of the standardized z
         report = {**likelihood_report(report, "elbo", shift), "gamma": float(np.exp(params["log_gamma"]))}
         return {"mean": mean, "std": std, "network": params}, report
