@@ -36,8 +36,9 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
     data: [N, ...]. Step t draws `batch_size` rows with replacement with fold_in(key, t); Adam
     with `learning_rate`, gradients clipped at norm 10. With check_every > 0 and held-out rows,
     the held-out loss is measured every check_every steps and the params with the lowest one are
-    kept (early stopping: training ends after `patience` checks without improvement); otherwise
-    the final params. Returns the params and a report: train_loss (mean batch loss of the last
+    kept (early stopping: training ends after `patience` checks without improvement, or when the
+    loss turns non-finite, reported as diverged_at_step); otherwise the final params, and a
+    non-finite loss is an error. Returns the params and a report: train_loss (mean batch loss of the last
     10% of the steps run), held_out_loss (mean per-row loss on the held-out rows, deterministic
     key; with early stopping, that of the kept params, so slightly optimistic), steps run, the
     step kept, and the row counts.
@@ -68,7 +69,7 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
         return float(np.concatenate([np.asarray(per_row(p, jnp.asarray(val[i:i + eval_batch])))
                                      for i in range(0, len(val), eval_batch)]).mean())
 
-    opt_state, done, history = optimizer.init(params), 0, []
+    opt_state, done, history, diverged = optimizer.init(params), 0, [], None
     best = (math.inf, params, 0)
     since_best = 0
     while done < steps:
@@ -77,8 +78,11 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
         losses = np.asarray(losses)
         if not np.all(np.isfinite(losses)):
             first = done + int(np.argmax(~np.isfinite(losses)))
-            raise SamplerError(f"fitting diverged: the loss is not finite from step {first}; lower learning_rate "
-                               f"(it was {learning_rate})")
+            if not math.isfinite(best[0]):
+                raise SamplerError(f"fitting diverged: the loss is not finite from step {first}; lower "
+                                   f"learning_rate (it was {learning_rate})")
+            diverged = first   # early stopping holds params from before: keep them, say so
+            break
         history.append(losses)
         done += n
         if chunk < steps:
@@ -95,6 +99,8 @@ def fit_by_gradient(loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array], p
     if chunk < steps:
         params = best[1]
         report.update(held_out_loss=best[0], kept_step=int(best[2]))
+        if diverged is not None:
+            report["diverged_at_step"] = diverged
     elif val.shape[0]:
         report["held_out_loss"] = held_out_loss(params)
     return params, report
