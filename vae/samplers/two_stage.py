@@ -7,7 +7,10 @@ to the data's (kappa = d) and is fitted on samples z ~ q(z|x) of the first stage
 Sampling takes u ~ temperature * N(0, I) and returns the decoder's mean (the paper's
 generation: with gamma small the decoder's noise is negligible). Left out: the paper's 3 x 1024
 hidden layers and its learning-rate schedule (here 2 x 256 and constant Adam); no log-density
-is given (there is an ELBO, reported by fitting as train_elbo / held_out_elbo).
+is given (there is an ELBO, reported by fitting as train_elbo / held_out_elbo). A change from
+the paper: the encoder's log-variance starts at -6 rather than 0; from 0 the second stage
+collapsed onto its prior on the VAE's latents (gamma stayed at 1, every sample the same point),
+from -6 it reached gamma 0.2 with samples spread like the data (benchmarks/NOTES.md, "Samplers").
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import numpy as np
 from vae.samplers.base import LatentSampler, SamplerError, check_fit_on, positive, register_sampler
 from vae.samplers.fitting import fit_by_gradient, likelihood_report
 
+INITIAL_LOG_VAR = -6.0
+
 
 class SecondStage(nn.Module):
     """z [n, d] -> per-row negative ELBO [n] (Dai & Wipf 2019, eq. 6); `decode` maps u [n, latent]
@@ -33,7 +38,11 @@ class SecondStage(nn.Module):
     hidden: tuple[int, ...] = (256, 256)
 
     def setup(self):
-        self.enc = [nn.Dense(h) for h in self.hidden] + [nn.Dense(2 * self.latent)]
+        # the log-variance half of the head starts at -6: with 0 (noise as large as the prior's) the
+        # second stage collapsed onto its prior in every fit here (gamma stayed 1, every sample the mean)
+        head_bias = lambda key, shape, dtype=jnp.float32: jnp.concatenate(  # noqa: E731
+            [jnp.zeros((self.latent,), dtype), jnp.full((self.latent,), INITIAL_LOG_VAR, dtype)])
+        self.enc = [nn.Dense(h) for h in self.hidden] + [nn.Dense(2 * self.latent, bias_init=head_bias)]
         self.dec = [nn.Dense(h) for h in self.hidden] + [nn.Dense(self.dim)]
         self.log_gamma = self.param("log_gamma", nn.initializers.zeros_init(), ())
 
