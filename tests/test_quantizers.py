@@ -115,7 +115,8 @@ def test_residual_vq_reconstructs_exactly_when_the_codebooks_hold_the_residuals(
     fine = rng.normal(size=(8, 4)) * 0.1                      # second: small offsets
     pick = rng.integers(0, 8, size=(50, 2))
     z = coarse[pick[:, 0]] + fine[pick[:, 1]]                 # each vector = a coarse entry + a fine one
-    zq, codes, seen = residual_quantize(jnp.asarray(z, jnp.float32), jnp.asarray(np.stack([coarse, fine]), jnp.float32))
+    books = jnp.asarray(np.stack([coarse, fine]), jnp.float32)
+    zq, codes, seen, _ = residual_quantize(jnp.asarray(z, jnp.float32), books)
     np.testing.assert_array_equal(np.asarray(codes), pick)
     np.testing.assert_allclose(np.asarray(zq), z, atol=1e-4)
     np.testing.assert_allclose(np.asarray(seen[1]), fine[pick[:, 1]], atol=1e-4)  # what the second book saw

@@ -172,9 +172,10 @@ def _read_source(path: str, opts: FileOptions):
     return images, labels, None, pixel_range
 
 
-def _held_out(labels: np.ndarray | None, n: int, fraction: float, seed: int) -> np.ndarray:
+def _held_out(labels: np.ndarray | None, n: int, fraction: float, seed: int, where: str) -> np.ndarray:
     """A boolean mask of the rows held out as `test`: round(fraction * n) rows, as near that share of
-    each class as rounding allows when there are labels; a function of `seed` alone."""
+    each class as rounding allows when there are labels; a function of `seed` alone. DataFileError
+    naming `where` when that leaves either split empty."""
     rng = np.random.default_rng(seed)
     mask = np.zeros(n, bool)
     groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
@@ -185,6 +186,9 @@ def _held_out(labels: np.ndarray | None, n: int, fraction: float, seed: int) -> 
     take[np.argsort(-(quota - take), kind="stable")[:max(extra, 0)]] += 1
     for rows, k in zip(groups, take):
         mask[rng.permutation(rows)[:k]] = True
+    if mask.all() or not mask.any():
+        raise DataFileError(f"{where}: {n} images are too few to hold out data.test_fraction={fraction} as a test "
+                            f"split")
     return mask
 
 
@@ -236,10 +240,7 @@ def memory_splits(data, opts: FileOptions) -> tuple[tuple[np.ndarray, np.ndarray
         tr, te = parts(data["train"], "data['train']"), parts(data["test"], "data['test']")
         return tr[:2], te[:2], f"pixels: {tr[2]}; train and test given separately"
     images, labels, pixel_range = parts(data, "data")
-    test = _held_out(labels, images.shape[0], opts.test_fraction, opts.split_seed)
-    if test.all() or not test.any():
-        raise DataFileError(f"data: {images.shape[0]} images are too few to hold out data.test_fraction="
-                            f"{opts.test_fraction} as a test split")
+    test = _held_out(labels, images.shape[0], opts.test_fraction, opts.split_seed, "data")
     pick = lambda m: (images[m], None if labels is None else labels[m])  # noqa: E731
     return pick(~test), pick(test), (f"pixels: {pixel_range}; {opts.test_fraction:g} held out as test"
                                      f"{', stratified by label' if labels is not None else ''}, split_seed "
@@ -258,10 +259,7 @@ def load_files(path: str, split: str, opts: FileOptions) -> Dataset:
         if not 0 < opts.test_fraction < 1:
             raise DataFileError(f"data.test_fraction={opts.test_fraction} must be in (0, 1) (or give data.test_path)")
         images, labels, names, pixel_range = _read_source(path, opts)
-        test = _held_out(labels, images.shape[0], opts.test_fraction, opts.split_seed)
-        if test.all() or not test.any():
-            raise DataFileError(f"{path}: {images.shape[0]} images are too few to hold out data.test_fraction="
-                                f"{opts.test_fraction} as a test split")
+        test = _held_out(labels, images.shape[0], opts.test_fraction, opts.split_seed, path)
         keep = test if split == "test" else ~test
         images, labels = images[keep], None if labels is None else labels[keep]
         how = (f"{split}: {int(keep.sum())} of {keep.size} rows ({opts.test_fraction:g} held out as test"

@@ -131,8 +131,7 @@ class VQVAE(LatentVariableModel):
             passed = rotation_trick(v, entries) if self.gradient == "rotation" else straight_through(v, entries)
             codes = codes[:, None]
         elif self.quantizer == "rvq":
-            passed, codes, residuals = residual_quantize(v, self.codebook)
-            entries = jnp.stack([self.codebook[q][codes[:, q]] for q in range(self.rvq_depth)])
+            passed, codes, residuals, entries = residual_quantize(v, self.codebook)
             quantized = jnp.sum(entries, axis=0)
             terms.update(residuals=residuals, entries=entries)
         elif self.quantizer == "fsq":

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from vae.models.quantizers.codebook import codebook_usage, expire_dead_codes, kmeans_codebook
+from vae.models.quantizers.codebook import expire_dead_codes, kmeans_codebook, level_usage
 from vae.models.quantizers.lfq import LFQ
 from vae.models.quantizers.vq import nearest_code
 from vae.objectives.base import Objective, elbo_metrics
@@ -88,11 +88,7 @@ class VQObjective(Objective):
             loss = loss + self.entropy_weight * entropy["entropy_loss"]
             metrics.update(sample_entropy=entropy["sample_entropy"], codebook_entropy=entropy["codebook_entropy"])
         metrics["commitment"] = jnp.broadcast_to(commit, recon.shape)
-        codes = terms["codes"]
-        if model.quantizer == "rvq":   # level q's code k counts as code q * K + k
-            codes = codes + model.num_codes * jnp.arange(model.rvq_depth)
-        metrics.update(codebook_usage(codes, model.num_codes * model.tokens_per_latent if self._learned(model)
-                                      else model.codebook_size))
+        metrics.update(level_usage(terms["codes"], model.codebook_size))
         aux = {"z_e": jax.lax.stop_gradient(v), "codes": terms["codes"][:, 0] if model.quantizer != "rvq"
                else terms["codes"]}
         if model.quantizer == "rvq":
@@ -127,21 +123,28 @@ class VQObjective(Objective):
             levels.append(book)
         return jnp.stack(levels)
 
+    @staticmethod
+    def _split(model, x):
+        """A codebook-shaped array as a list over levels (vq: [K, ...] is one level; rvq: [Q, K, ...])."""
+        return [x] if model.quantizer == "vq" else list(x)
+
+    @staticmethod
+    def _join(model, xs):
+        return xs[0] if model.quantizer == "vq" else jnp.stack(xs)
+
     def update_extra(self, model, params, extra, aux, batch, rng, step):
         if not self._learned(model):
             return params, extra, {}
-        codebook = params["codebook"]
         levels = self._level_data(model, aux)
-        books = [codebook] if model.quantizer == "vq" else [codebook[q] for q in range(model.rvq_depth)]
+        books = self._split(model, params["codebook"])
         new = dict(extra)
         if self._ema(model):
-            cl = [extra["cluster_size"]] if model.quantizer == "vq" else list(extra["cluster_size"])
-            em = [extra["embed_sum"]] if model.quantizer == "vq" else list(extra["embed_sum"])
+            cl, em = self._split(model, extra["cluster_size"]), self._split(model, extra["embed_sum"])
             for q, (codes, vectors) in enumerate(levels):
                 books[q], cl[q], em[q] = self._ema_update(model, books[q], cl[q], em[q], codes, vectors)
         metrics = {}
         if self.dead_code_steps:
-            idle = [extra["idle_steps"]] if model.quantizer == "vq" else list(extra["idle_steps"])
+            idle = self._split(model, extra["idle_steps"])
             replaced = 0
             for q, (codes, vectors) in enumerate(levels):
                 counts = jnp.zeros(model.num_codes).at[codes].add(1.0)
@@ -153,20 +156,17 @@ class VQObjective(Objective):
                     fresh = jnp.any(books[q] != before, axis=-1)
                     cl[q] = jnp.where(fresh, 1.0, cl[q])
                     em[q] = jnp.where(fresh[:, None], books[q], em[q])
-            new["idle_steps"] = idle[0] if model.quantizer == "vq" else jnp.stack(idle)
+            new["idle_steps"] = self._join(model, idle)
             metrics["codes_replaced"] = replaced
-        codebook = books[0] if model.quantizer == "vq" else jnp.stack(books)
+        codebook = self._join(model, books)
         if self.kmeans_init:
             codebook = jax.lax.cond(step == 0, lambda: self._kmeans(model, aux, jax.random.fold_in(rng, 7919)),
                                     lambda: codebook)
-            if self._ema(model):
-                at_start = step == 0
-                cl = [jnp.where(at_start, 1.0, c) for c in cl]
-                em = [jnp.where(at_start, b, e) for b, e in
-                      zip([codebook] if model.quantizer == "vq" else list(codebook), em)]
         if self._ema(model):
-            new["cluster_size"] = cl[0] if model.quantizer == "vq" else jnp.stack(cl)
-            new["embed_sum"] = em[0] if model.quantizer == "vq" else jnp.stack(em)
+            cluster, embed = self._join(model, cl), self._join(model, em)
+            if self.kmeans_init:   # the averages restart at the k-means codes
+                cluster, embed = jnp.where(step == 0, 1.0, cluster), jnp.where(step == 0, codebook, embed)
+            new["cluster_size"], new["embed_sum"] = cluster, embed
         params = dict(params)
         params["codebook"] = codebook
         return params, new, metrics

@@ -19,6 +19,7 @@ import zipfile
 import numpy as np
 
 from vae import registry
+from vae.errors import ConfigError
 from vae.version import __version__
 
 CARD_FILE = "MODEL_CARD.md"
@@ -60,7 +61,7 @@ def model_card(run_dir: str) -> str:
     try:
         variant = registry.get(name)
         paper, what = variant.paper, variant.summary
-    except Exception:  # a variant registered outside the package and not imported here
+    except ConfigError:  # a variant registered outside the package and not imported here
         paper, what = "not recorded (a variant registered outside the toolkit)", name
     lines = [f"# Model card: {config.get('name', os.path.basename(os.path.abspath(run_dir)))}", "",
              f"Written by vae {__version__} on {datetime.date.today().isoformat()} from the files of "
@@ -83,7 +84,8 @@ def model_card(run_dir: str) -> str:
                      + ".")
     lines += ["", "## Training", "",
               f"- Budget: {_fmt(summary.get('steps'))} steps of batch {train.get('batch_size')}, "
-              f"{optim.get('optimizer')} at learning rate {optim.get('learning_rate')} ({optim.get('schedule')} schedule), seed "
+              f"{optim.get('optimizer')} at learning rate {optim.get('learning_rate')} "
+              f"({optim.get('schedule')} schedule), seed "
               f"{config.get('seed')}.",
               f"- Wall time {_fmt(summary.get('wall_time_s'), 1)} s on {', '.join(summary.get('devices') or ['?'])}."]
     lines += ["", "## Evaluation", ""]

@@ -133,8 +133,11 @@ def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
     info = train_ds.info
     source = os.path.join(out_dir or "", MEMORY_DATA, "SOURCE.txt")
     memory = out_dir is not None and os.path.isfile(source)
-    return {"name": info.name, "source": "memory" if memory else "named",
-            "description": (open(source).read().strip() + "; " if memory else "") + info.description,
+    how = ""
+    if memory:
+        with open(source) as f:
+            how = f.read().strip() + "; "
+    return {"name": info.name, "source": "memory" if memory else "named", "description": how + info.description,
             "image_shape": list(info.image_shape), "class_names": list(info.class_names),
             "train_class_counts": (None if train_ds.labels is None
                                    else np.bincount(train_ds.labels, minlength=info.num_classes or 0).tolist()),

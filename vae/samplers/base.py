@@ -41,7 +41,11 @@ class LatentSampler:
     paper: ClassVar[str] = ""
 
     def check_model(self, model: Any) -> None:
-        """Raises SamplerError when this sampler does not apply to `model`."""
+        """Raises SamplerError when this sampler does not apply to `model`: by default, a fitted
+        density over continuous latents refuses a model whose latents are codes."""
+        if self.kind == "continuous" and not self.uses_model and hasattr(model, "encode_codes"):
+            raise SamplerError(f"this model's latents are codes ({type(model).__name__}); sampler {self.name!r} "
+                               f"fits continuous latents: use code_prior")
 
     def bind(self, model: Any) -> "LatentSampler":
         """This sampler with what it takes from `model` (a curvature, a codebook size); SamplerError

@@ -70,16 +70,6 @@ def _as_run(run_or_dir: LoadedRun | str | os.PathLike, step: int | None) -> Load
     return load_run(os.fspath(run_or_dir), step=step)
 
 
-def _check_kind(sampler: LatentSampler, model: Any) -> None:
-    discrete = hasattr(model, "encode_codes")
-    if discrete and sampler.kind == "continuous" and not sampler.uses_model:
-        raise SamplerError(f"this model's latents are codes ({type(model).__name__}); sampler {sampler.name!r} "
-                           f"fits continuous latents: use code_prior")
-    if not discrete and sampler.kind == "codes":
-        raise SamplerError(f"sampler {sampler.name!r} fits code indices; this model "
-                           f"({type(model).__name__}) has continuous latents")
-
-
 def training_latents(run: LoadedRun, sampler: LatentSampler, seed: int = 0,
                      max_examples: int | None = None) -> tuple[np.ndarray, dict]:
     """What `sampler` is fitted to, from the run's training split (binarized once with the
@@ -116,7 +106,6 @@ def fit_sampler(run_or_dir: LoadedRun | str | os.PathLike, name: str, options: d
     The directory is replaced only once the new one is complete."""
     run = _as_run(run_or_dir, step)
     sampler = make_sampler(name, options).bind(run.model)
-    _check_kind(sampler, run.model)
     save_as = save_as or name
     if not save_as.replace("_", "").replace("-", "").isalnum():
         raise SamplerError(f"save_as={save_as!r} must be letters, digits, '_' or '-'")

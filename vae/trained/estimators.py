@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae.models.distributions import bits_per_dim
-from vae.models.quantizers.codebook import codebook_usage
+from vae.models.quantizers.codebook import level_usage
 from vae.trained.inference import TrainedModel
 
 
@@ -88,12 +88,10 @@ def codebook_diagnostics(model: Any, params: Any, images: np.ndarray, batch_size
     images = np.asarray(images, np.float32)
     trained = TrainedModel(model, params, batch_size=min(batch_size, images.shape[0]), pad="batch")
     codes = trained.map_apply("encode_codes", lambda m, x, y: m.encode_codes(x, y), images)
-    size = int(model.codebook_size)
-    levels = int(getattr(model, "tokens_per_latent", 1))
-    codes = jnp.asarray(codes).reshape(codes.shape[0], -1, levels) + size * jnp.arange(levels)
-    usage = codebook_usage(codes, size * levels)
+    size, levels = int(model.codebook_size), int(getattr(model, "tokens_per_latent", 1))
+    usage = level_usage(jnp.asarray(codes).reshape(codes.shape[0], -1, levels), size)
     return {**{k: float(v) for k, v in usage.items()}, "num_codes": size * levels,
-            "codes_per_image": int(codes.shape[1] * levels), "num_examples": int(images.shape[0])}
+            "codes_per_image": int(codes.shape[1]), "num_examples": int(images.shape[0])}
 
 
 def latent_diagnostics(means: np.ndarray, log_vars: np.ndarray, *, active_threshold: float = 0.01,

@@ -74,6 +74,13 @@ def expire_dead_codes(codebook: jax.Array, idle_steps: jax.Array, counts: jax.Ar
     return jnp.where(dead[:, None], rows, codebook), jnp.where(dead, 0, idle), jnp.sum(dead)
 
 
+def level_usage(codes: jax.Array, codebook_size: int) -> dict[str, jax.Array]:
+    """`codebook_usage` of codes [..., Q] from Q codebooks of `codebook_size` each (residual VQ's
+    levels; Q = 1 for one codebook), level q's code k counted as entry q * codebook_size + k."""
+    levels = codes.shape[-1]
+    return codebook_usage(codes + codebook_size * jnp.arange(levels), codebook_size * levels)
+
+
 def codebook_usage(codes: jax.Array, num_codes: int) -> dict[str, jax.Array]:
     """Diagnostics of the codes [...] used in a batch: `codes_used` (distinct codes), `perplexity`
     exp(H(usage)) of the empirical code distribution (num_codes when uniform, 1 when one code takes

@@ -61,7 +61,9 @@ class LFQ:
 
     def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """z [..., D] -> (z_q = sign(z) [..., D] in {-1, 1}, straight-through; codes [...])."""
-        return straight_through(z, jnp.where(z > 0, 1.0, -1.0)), jnp.sum((z > 0).astype(jnp.int32) << jnp.arange(self.dim, dtype=jnp.int32), axis=-1)
+        bits = (z > 0).astype(jnp.int32)
+        return straight_through(z, jnp.where(z > 0, 1.0, -1.0)), jnp.sum(bits << jnp.arange(self.dim, dtype=jnp.int32),
+                                                                        axis=-1)
 
     def codes_to_vectors(self, codes: jax.Array) -> jax.Array:
         """Code indices [...] -> {-1, 1}^D vectors [..., D]."""

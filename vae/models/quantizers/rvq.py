@@ -13,14 +13,16 @@ import jax.numpy as jnp
 from vae.models.quantizers.vq import nearest_code, straight_through
 
 
-def residual_quantize(z: jax.Array, codebooks: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def residual_quantize(z: jax.Array, codebooks: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """z [N, D], codebooks [Q, K, D] -> (z_q [N, D] straight-through, codes [N, Q], the residuals
-    each codebook saw [Q, N, D] (for EMA updates of codebook q toward them))."""
-    residual, total, codes, seen = z, jnp.zeros_like(z), [], []
+    each codebook saw [Q, N, D] (for EMA updates of codebook q toward them), and the entries each
+    chose [Q, N, D] (with their gradient to the codebooks, for a codebook loss))."""
+    residual, total, codes, seen, chosen = z, jnp.zeros_like(z), [], [], []
     for q in range(codebooks.shape[0]):
         seen.append(residual)
         c, entries = nearest_code(residual, codebooks[q])
         codes.append(c)
+        chosen.append(entries)
         total = total + entries
         residual = residual - entries
-    return straight_through(z, total), jnp.stack(codes, axis=-1), jnp.stack(seen)
+    return straight_through(z, total), jnp.stack(codes, axis=-1), jnp.stack(seen), jnp.stack(chosen)
