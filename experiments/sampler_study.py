@@ -1,10 +1,11 @@
 """Samplers compared on mnist5k: each model with its own prior and with samplers fitted after
 training, scored by the toolkit's sample-quality metrics.
 
-    python -m experiments.sampler_study [--quick] [--out DIR] [--samples N] [--seed S]
+    python -m experiments.sampler_study [--quick] [--out DIR] [--samples N] [--seed S] [--only PRESET]
 
 Models (their presets, trained once on the presets' budget and reused when DIR/<preset> holds the
-final checkpoint): vqvae_mnist5k (uniform codes vs the code prior), ae_mnist5k and quickstart (the
+final checkpoint): vqvae_mnist5k (uniform codes vs the code prior), vqvae_map_mnist5k (its 2-D
+code map: uniform codes vs the gated PixelCNN vs the transformer), ae_mnist5k and quickstart (the
 VAE) with normal / gmm / maf, and the VAE also with iaf and two_stage. Each sampler is fitted with
 its defaults to the training split (`vae fit-sampler`), and scored at the run's last checkpoint on
 N generated images (default 1,000) against the 1,000 test images: fd_classifier, precision and
@@ -32,11 +33,13 @@ from vae.trained.classifier import load_or_train_classifier
 from vae.trained.rundir import checkpoint_steps
 
 STUDY = (("vqvae_mnist5k", ("normal", "code_prior")),
+         ("vqvae_map_mnist5k", ("normal", "pixelcnn", "code_prior")),
          ("ae_mnist5k", ("normal", "gmm", "maf")),
          ("quickstart", ("normal", "gmm", "maf", "iaf", "two_stage")))
 QUICK_TRAIN = ["train.steps=20", "train.eval_every=20", "train.final_iwae_samples=0", "train.num_samples=4",
                "data.train_split=train[:512]", "model.hidden=32"]
 QUICK_SAMPLER = {"gmm": {"components": 2}, "code_prior": {"steps": 10, "width": 16, "heads": 2, "depth": 1},
+                 "pixelcnn": {"steps": 10, "features": 8, "depth": 1},
                  "two_stage": {"steps": 10, "hidden": (16,)}, "maf": {"steps": 10, "layers": 1, "hidden": (16,)},
                  "iaf": {"steps": 10, "layers": 1, "hidden": (16,)}}
 
@@ -72,10 +75,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--samples", type=int, default=None, help="generated images per row (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the study)")
+    parser.add_argument("--only", action="append", choices=[p for p, _ in STUDY], metavar="PRESET",
+                        help="run only this model's rows (repeatable; default: all)")
     args = parser.parse_args(argv)
     samples = args.samples or (64 if args.quick else 1000)
     rows = []
     for preset, samplers in STUDY:
+        if args.only and preset not in args.only:
+            continue
         run = trained_run(preset, args.out, args.quick)
         classifier = load_or_train_classifier(run, **({"steps": 20} if args.quick else {}))
         for name in samplers:

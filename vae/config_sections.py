@@ -90,7 +90,10 @@ class ModelConfig:
       (finite scalar quantization on the grid fsq_levels; the code size is len(fsq_levels)) or
       `lfq` (lookup-free, the signs of code_dim channels). codebook_cosine: vq's cosine-similarity
       codebook; vq_gradient: vq's `straight_through` or `rotation` (the rotation trick);
-      codebook_dim: vq / rvq look codes up in this lower dimension (None: code_dim).
+      codebook_dim: vq / rvq look codes up in this lower dimension (None: code_dim). code_map:
+      vqvae's latent is a 2-D map of codes, one per position of a fully convolutional encoder's
+      last feature map (the paper's networks; architecture conv, `channels` its strided layers);
+      latent_dim must then equal h * w * code size.
     flow: vae_nf's steps, `planar` or `radial`; flow_length: the number of flow steps (None: the
       variant's default: vae_nf 10, vae_iaf 2, hamiltonian_vae's leapfrog steps 5, rhvae's 3); flow_hidden:
       vae_iaf's MADE width (None: 320).
@@ -126,6 +129,7 @@ class ModelConfig:
     codebook_dim: int | None = None
     rvq_depth: int = 4
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
+    code_map: bool = False
     flow: str = "planar"
     flow_length: int | None = None
     flow_hidden: int | None = None

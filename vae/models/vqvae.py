@@ -44,6 +44,10 @@ class VQVAE(LatentVariableModel):
     `train_pass` also returns what the objective's codebook terms need.
     Discrete-model interface: `codebook_size` (V), `encode_codes(x) -> [batch, T]`,
     `decode_codes(codes) -> z_q`, which the code prior of `vae.samplers` fits and samples.
+    code_map (h, w): the L = h * w latents form a 2-D map, position-major (the fully
+    convolutional networks of `vae.models.map_nets`); codes [batch, T] then read as
+    [batch, h, w, tokens_per_latent] in raster order, which a PixelCNN prior uses. None: a
+    sequence of L latents with no spatial layout.
     Leaves out: an autoregressive prior over codes inside the model (the model samples codes
     uniformly; `vae fit-sampler RUN --sampler code_prior` fits one after training).
     """
@@ -60,6 +64,7 @@ class VQVAE(LatentVariableModel):
     codebook_dim: int | None = None
     rvq_depth: int = 4
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
+    code_map: tuple[int, int] | None = None
     num_classes: int = 0
 
     def setup(self):

@@ -104,6 +104,27 @@ def vqvae_mnist5k() -> Config:
                   optim=MNIST_OPTIM, train=MNIST_TRAIN)
 
 
+
+@register
+def vqvae_map_mnist5k() -> Config:
+    """VQ-VAE with the paper's 2-D map of codes (van den Oord et al. 2017, sec. 4.1): fully
+    convolutional encoder and decoder (two stride-2 4x4 convolutions, two residual blocks), a 7 x 7
+    map of codes of 8 dims from 64, EMA codebook, dead codes replaced after 100 steps unused, on
+    mnist5k. Sample it with a gated PixelCNN over the map, fitted after training:
+
+        vae train --preset vqvae_map_mnist5k
+        vae fit-sampler runs/vqvae_map_mnist5k --sampler pixelcnn
+
+    Scaled down from the paper (256 channels, K = 512, D = 64, 250,000 steps) to this budget
+    (channels 32, 64; 6,000 steps of batch 128), Bernoulli likelihood on binarized digits.
+    Expected: see benchmarks/NOTES.md, "Samplers" (the sampler study).
+    """
+    return Config(name="vqvae_map_mnist5k", data=MNIST5K,
+                  model=ModelConfig(name="vqvae", architecture="conv", channels=(32, 64), code_map=True,
+                                    latent_dim=7 * 7 * 8, code_dim=8, num_codes=64, likelihood="bernoulli"),
+                  objective=ObjectiveConfig(vq_dead_code_steps=100),
+                  optim=MNIST_OPTIM, train=MNIST_TRAIN)
+
 @register
 def ladder_vae_mnist5k() -> Config:
     """Two-level ladder VAE (Sønderby et al. 2016), 32-d bottom and 16-d top latents, KL warm-up, on mnist5k.

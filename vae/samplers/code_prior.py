@@ -3,9 +3,10 @@
 p(c) = prod_i p(c_i | c_<i), fitted by maximum likelihood to the codes of the training split
 and sampled one code at a time with a temperature and top-k truncation.
 
-The VQ-VAE paper fits a PixelCNN over a 2-D map of codes; this toolkit's VQ-VAE has a sequence of
-L codes (latent_dim / code_dim), for which a causal transformer is the natural model. Left out:
-the gated PixelCNN (no 2-D code maps here yet), dropout, class conditioning.
+The VQ-VAE paper fits a PixelCNN over a 2-D map of codes: that is `pixelcnn`
+(`vae.samplers.pixelcnn`, for models with `model.code_map`), which shares this module's fitting
+and sampling (AutoregressiveCodePrior). The transformer takes codes in any layout, as a
+sequence. Left out: dropout, class conditioning.
 """
 
 from __future__ import annotations
@@ -53,23 +54,18 @@ def top_k_logits(logits: jax.Array, k: int) -> jax.Array:
     return jnp.where(logits < kth, -jnp.inf, logits)
 
 
-@register_sampler
 @dataclasses.dataclass(frozen=True)
-class CodePriorSampler(LatentSampler):
-    """A causal transformer prior over code indices (kind 'codes'). temperature divides the logits;
-    top_k (0: off) keeps the k most likely codes at each position. num_codes: the vocabulary
-    (0: the model's codebook size, set by `bind`). check_every: every so many steps the held-out
+class AutoregressiveCodePrior(LatentSampler):
+    """Base class of the priors over code indices (kind 'codes'): a network mapping codes [n, L]
+    to logits [n, L, K] whose position i sees only the codes before it (`network`), fitted by
+    maximum likelihood, sampled one code at a time. temperature divides the logits; top_k (0:
+    off) keeps the k most likely codes at each position. num_codes: the vocabulary (0: the
+    model's codebook size, set by `bind`). check_every: every so many steps the held-out
     log-likelihood is measured and the best params are kept (early stopping; 0: off), which
     matters here: a few thousand code sequences are memorized within a few hundred steps."""
 
-    name = "code_prior"
     kind = "codes"
-    summary = "causal transformer over the code indices (discrete models)"
-    paper = "van den Oord et al. 2017, sec. 3.2 (a learned prior over codes); the transformer of Esser et al. 2021"
 
-    width: int = 128
-    depth: int = 2
-    heads: int = 4
     steps: int = 3000
     batch_size: int = 128
     learning_rate: float = 3e-4
@@ -79,24 +75,26 @@ class CodePriorSampler(LatentSampler):
     num_codes: int = 0
 
     def __post_init__(self):
-        for name in ("width", "depth", "heads", "steps", "batch_size", "learning_rate"):
+        for name in ("steps", "batch_size", "learning_rate"):
             positive(name, getattr(self, name))
-        if self.width % self.heads:
-            raise SamplerError(f"width={self.width} must be a multiple of heads={self.heads}")
         if self.top_k < 0:
             raise SamplerError(f"top_k={self.top_k} must be >= 0 (0: no truncation)")
 
     def check_model(self, model) -> None:
         if not hasattr(model, "encode_codes"):
-            raise SamplerError(f"sampler 'code_prior' needs a discrete model (one with codes, e.g. vqvae); "
+            raise SamplerError(f"sampler {self.name!r} needs a discrete model (one with codes, e.g. vqvae); "
                                f"this one is {type(model).__name__}")
 
-    def bind(self, model) -> "CodePriorSampler":
+    def bind(self, model) -> "AutoregressiveCodePrior":
         self.check_model(model)
         return dataclasses.replace(self, num_codes=int(model.codebook_size))
 
-    def network(self, vocab: int) -> CausalTransformer:
-        return CausalTransformer(vocab, self.width, self.depth, self.heads)
+    def network(self, vocab: int) -> nn.Module:
+        """The module codes [n, L] int -> logits [n, L, vocab], causal in the code order."""
+        raise NotImplementedError
+
+    def check_codes(self, codes: np.ndarray) -> None:
+        """SamplerError when `codes` [N, L] do not fit this prior (beyond dtype and range)."""
 
     def _log_prob(self, params, codes: jax.Array, vocab: int) -> jax.Array:
         logp = jax.nn.log_softmax(self.network(vocab).apply({"params": params}, codes))
@@ -105,10 +103,11 @@ class CodePriorSampler(LatentSampler):
     def fit(self, data, key):
         codes = np.asarray(data)
         if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
-            raise SamplerError(f"code_prior fits [N, L] integer codes, got {codes.dtype} of shape {codes.shape}")
+            raise SamplerError(f"{self.name} fits [N, L] integer codes, got {codes.dtype} of shape {codes.shape}")
         vocab = int(self.num_codes or codes.max() + 1)
         if codes.min() < 0 or codes.max() >= vocab:
             raise SamplerError(f"codes must lie in [0, {vocab}), got [{codes.min()}, {codes.max()}]")
+        self.check_codes(codes)
         codes = codes.astype(np.int32)
         k_init, k_fit = jax.random.split(key)
         params = self.network(vocab).init(k_init, jnp.asarray(codes[:2]))["params"]
@@ -138,3 +137,28 @@ class CodePriorSampler(LatentSampler):
     def log_prob(self, state, z):
         """log p(codes): z [n, L] int codes -> [n] (the sum of the L conditionals)."""
         return self._log_prob(state["network"], jnp.asarray(z, jnp.int32), state["vocab"].shape[0])
+
+
+@register_sampler
+@dataclasses.dataclass(frozen=True)
+class CodePriorSampler(AutoregressiveCodePrior):
+    """A causal transformer prior over code indices, in the order the model lists them (see
+    AutoregressiveCodePrior for the shared options)."""
+
+    name = "code_prior"
+    summary = "causal transformer over the code indices (discrete models)"
+    paper = "van den Oord et al. 2017, sec. 3.2 (a learned prior over codes); the transformer of Esser et al. 2021"
+
+    width: int = 128
+    depth: int = 2
+    heads: int = 4
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("width", "depth", "heads"):
+            positive(name, getattr(self, name))
+        if self.width % self.heads:
+            raise SamplerError(f"width={self.width} must be a multiple of heads={self.heads}")
+
+    def network(self, vocab: int) -> CausalTransformer:
+        return CausalTransformer(vocab, self.width, self.depth, self.heads)
