@@ -125,7 +125,8 @@ def _train(args) -> int:
     summary = train(config, out_dir, resume=args.resume, overwrite=args.overwrite)
     print(f"run directory: {out_dir}")
     print(json.dumps({k: summary[k] for k in ("steps", "test_elbo", "test_recon", "test_kl", "test_bits_per_dim",
-                                              "wall_time_s", "train_steps_per_s")}, indent=2))
+                                              "bits_per_dim_convention", "wall_time_s", "train_steps_per_s")},
+                     indent=2))
     return 0
 
 

@@ -29,14 +29,19 @@ class DataConfig:
     """Which data, and how it is preprocessed.
 
     name: a built-in offline dataset (`mnist5k`, `sprites`), any TFDS image dataset name, or your
-      own data: a folder of images (labels from sub-folder names) or an .npz / .npy file
-      (`vae.data.files`).
+      own data: a folder of images (labels from sub-folder names) or an .npz / .npy file of
+      images or of vectors [N, D] (`vae.data.files`; vectors train with architecture mlp, a
+      gaussian likelihood and binarize none).
     binarize: `dynamic` resamples Bernoulli pixels every batch (test split: once, fixed seed),
-      `static` samples them once with a fixed seed, `none` keeps intensities in [0, 1].
+      `static` samples them once with a fixed seed, `none` keeps intensities in [0, 1] (and is the
+      only choice for real-valued vectors).
     data_dir: TFDS data directory (None: TFDS's default, ~/tensorflow_datasets).
     Your own data: test_path (a second folder or file for `test`; otherwise test_fraction of the
     data is held out, stratified by label, fixed by split_seed), image_size (H, W: resize at
-    load) and channels (1 or 3: convert).
+    load) and channels (1 or 3: convert), values (`auto` infers what the values are: `8bit`
+    levels k/255, `binary` or `continuous`; set it to override: `8bit` rounds values in [0, 1] to
+    the levels, `binary` checks them, `continuous` takes them as given). Bits/dim add the 8-bit
+    dequantization offset only when the values are 8bit or binary.
     """
 
     name: str = "mnist5k"
@@ -49,9 +54,11 @@ class DataConfig:
     split_seed: int = 0
     image_size: tuple[int, ...] | None = None
     channels: int | None = None
+    values: str = "auto"
 
     def __post_init__(self):
         _check_choice("data.binarize", self.binarize, ("dynamic", "static", "none"))
+        _check_choice("data.values", self.values, ("auto", "8bit", "binary", "continuous"))
         if not self.name:
             raise ConfigError("data.name must name a dataset, e.g. 'mnist5k' or 'sprites'")
         if not 0 < self.test_fraction < 1:

@@ -20,6 +20,7 @@ from vae.data.pipeline import eval_batches
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn
 from vae.metrics.disentanglement import METRICS
+from vae.models.bits import bits_per_dim_convention
 from vae.quality import sample_quality as run_sample_quality
 from vae.run.card import write_model_card
 from vae.step import evaluate, make_eval_step
@@ -46,6 +47,9 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
 
     Always: the ELBO and its terms on `split` (one z per image), the reconstruction error, the
     IWAE estimate of log p(x) with k = iwae_samples (0 skips it), and the latent diagnostics.
+    Bits/dim take the 8-bit dequantization offset only for a density on 8-bit (or binary) data,
+    the plain nll / (D ln 2) on continuous data such as vectors; each entry's
+    `bits_per_dim_convention` says which.
     Variants without a density (autoencoders) have no ELBO or IWAE: 'objective' holds their
     loss terms instead, and 'iwae' says why it is absent. `metrics`: disentanglement
     metrics from DISENTANGLEMENT_METRICS, on datasets with ground-truth factors (`sprites`),
@@ -78,7 +82,8 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     variant = registry.get(cfg.model.name)
     if variant.has_density:
         result["elbo"] = {**elbo, "seconds": time.perf_counter() - t0,
-                          "method": "one reparameterized sample of z per image; closed-form KL where the prior has one"}
+                          "method": "one reparameterized sample of z per image; closed-form KL where the prior has one",
+                          "bits_per_dim_convention": bits_per_dim_convention(getattr(run.model, "likelihood", None))}
     else:
         result["objective"] = {**elbo, "seconds": time.perf_counter() - t0,
                                "method": "the training objective's terms on the split (no ELBO: no density)"}

@@ -4,7 +4,8 @@
 
 The `.npz` holds
   images    [N, H, W, C] float32 decoder means in [0, 1] (clipped there; the default), or uint8
-            round(255 * mean) with dtype='uint8' (4x smaller, what image files hold);
+            round(255 * mean) with dtype='uint8' (4x smaller, what image files hold); for a model
+            of vectors instead `vectors` [N, D] float32 decoder means, not clipped (no PNGs, no uint8);
   labels    [N] int32: the class of each sample, -1 where unknown;
   metadata  a 0-d string array holding JSON: toolkit version, run directory name, checkpoint
             step, seed, temperature, "synthetic": true, and how the labels were obtained.
@@ -71,14 +72,16 @@ class _Sink:
     """Streams accepted batches into the npz's images entry, the PNG folder and a labels array."""
 
     def __init__(self, path: str, num: int, image_shape: tuple[int, ...], dtype: str, compress: bool,
-                 png_dir: str | None, png_text: dict[str, str]):
+                 png_dir: str | None, png_text: dict[str, str], vectors: bool = False):
         self.num, self.dtype, self.filled = num, np.dtype(dtype), 0
         self.labels = np.full(num, -1, np.int32)
         self.clipped = 0
+        # vectors: written as `vectors` [N, D] (as vae.data reads them), as decoded: not clipped
+        self.vectors, self.shape = vectors, ((image_shape[-1],) if vectors else tuple(image_shape))
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED,
                                    allowZip64=True)
-        self.images = self.zip.open("images.npy", "w", force_zip64=True)
-        _npy_header(self.images, (num, *image_shape), self.dtype)
+        self.images = self.zip.open("vectors.npy" if vectors else "images.npy", "w", force_zip64=True)
+        _npy_header(self.images, (num, *self.shape), self.dtype)
         self.png_dir, self.png_text = png_dir, png_text
         self.png_width = max(6, len(str(num - 1)))
         self.num_png = 0
@@ -91,6 +94,11 @@ class _Sink:
     def write(self, x: np.ndarray, labels: np.ndarray) -> None:
         n = x.shape[0]
         if n == 0:
+            return
+        if self.vectors:
+            self.images.write(np.ascontiguousarray(x.reshape(n, *self.shape), np.float32).tobytes())
+            self.labels[self.filled:self.filled + n] = labels
+            self.filled += n
             return
         outside = (x < 0.0) | (x > 1.0)
         self.clipped += int(outside.sum())
@@ -196,6 +204,10 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     bs = int(batch_size) if (balanced and not conditional) else min(int(batch_size), num)
     draw = Sampler(run, bs, temperature, seed, latents)
     image_shape = tuple(int(s) for s in run.test.info.image_shape)
+    vectors = bool(getattr(run.test.info, "vectors", False))
+    if vectors and (png_dir or dtype != "float32"):
+        raise SynthesisError(f"this model's data are vectors, written as float32 vectors [N, {image_shape[-1]}]; "
+                             f"png_dir and dtype='uint8' are for images")
     run_name = os.path.basename(os.path.abspath(run.run_dir))
     plan, label_source, classifier_info = _label_plan(run, num, label, balanced, classifier, seed)
 
@@ -205,7 +217,7 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
                 "label_source": label_source,
                 "Description": f"Synthetic image: a sample of the VAE in run {run_name!r} (not real data)"}
     tmp = f"{out}.partial{os.getpid()}"
-    sink = _Sink(tmp, num, image_shape, dtype, compress, png_dir, png_text)
+    sink = _Sink(tmp, num, image_shape, dtype, compress, png_dir, png_text, vectors)
     try:
         if balanced and not conditional:
             draws = _rejection_fill(sink, draw, classifier, num, bs, max_draws)
@@ -219,7 +231,8 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
             "run": run_name, "dataset": run.config.data.name, "model": run.config.model.name,
             "checkpoint_step": int(run.step), "seed": int(seed), "temperature": float(temperature),
             "num": num, "batch_size": bs, "image_shape": list(image_shape), "image_dtype": dtype,
-            "images": (f"decoder means of p(x|z), z ~ {z_from}, clipped to [0, 1]" if dtype == "float32"
+            "images": (f"vectors: decoder means of p(x|z), z ~ {z_from}" if vectors
+                       else f"decoder means of p(x|z), z ~ {z_from}, clipped to [0, 1]" if dtype == "float32"
                        else f"round(255 * decoder mean of p(x|z)), z ~ {z_from}"),
             "sampler": sampler_info,
             "labels_from": label_source, "label": None if label is None else int(label), "balanced": bool(balanced),
@@ -236,7 +249,7 @@ def synthesize(run_or_dir, num: int, *, out: str, label: int | None = None, bala
     os.replace(tmp, out)
     if os.path.abspath(out).startswith(os.path.abspath(run.run_dir) + os.sep):
         write_model_card(run.run_dir)   # the card lists the synthetic files kept in the run
-    result = {"path": out, "num": num, "shape": [num, *image_shape], "dtype": dtype,
+    result = {"path": out, "num": num, "shape": [num, *sink.shape], "dtype": dtype,
               "label_counts": metadata["label_counts"], "unknown_labels": metadata["unknown_labels"],
               "draws": int(draws), "png_dir": png_dir, "num_png": sink.num_png, "metadata": metadata,
               "seconds": time.perf_counter() - t0}

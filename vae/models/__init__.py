@@ -5,6 +5,7 @@ variant (`vae/variants/`; `vae.build_model`)."""
 from __future__ import annotations
 
 from vae.config import ModelConfig
+from vae.models.bits import bits_per_dim_convention, takes_8bit_offset
 from vae.models.distributions import (
     BernoulliLikelihood,
     Categorical256,
@@ -52,6 +53,19 @@ def build_likelihood(config: ModelConfig):
     return Categorical256()
 
 
+def for_data(model, values: str, vectors: bool = False):
+    """`model` with its likelihood told what the data are: values, the data's kind as the model
+    sees them ('8bit', 'binary' or 'continuous'; binarized data are 'binary'), and whether they
+    are vectors. A Gaussian likelihood then reports bits/dim with the 8-bit dequantization offset
+    on 8-bit or binary data only, and clips its mean to [0, 1] for images only. Parameters are
+    unchanged (the likelihood keeps its place in the tree); other likelihoods and models without
+    a `likelihood` field come back as they are."""
+    likelihood = getattr(model, "likelihood", None)
+    if not isinstance(likelihood, GaussianLikelihood):
+        return model
+    return model.clone(likelihood=likelihood.clone(levels_8bit=values != "continuous", unit_range=not vectors))
+
+
 def build_prior(config: ModelConfig, image_shape):
     if config.prior == "mog":
         return MixtureOfGaussiansPrior(num_components=config.prior_components, latent_dim=config.latent_dim)
@@ -67,7 +81,8 @@ __all__ = [
     "Autoencoder", "NoDensityError", "VAEOutput", "LadderVAE", "VQVAE", "build_likelihood", "build_prior",
     "DiagonalGaussian", "PointMass",
     "StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior", "BernoulliLikelihood", "GaussianLikelihood",
-    "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim",
+    "DiscretizedLogisticMixture", "Categorical256", "bits_per_dim", "takes_8bit_offset", "bits_per_dim_convention",
+    "for_data",
     "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "BurgessEncoder", "BurgessDecoder", "ResNetEncoder",
     "ResNetDecoder", "build_networks",
 ]

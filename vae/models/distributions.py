@@ -11,14 +11,17 @@ Likelihoods p(x | z) are linen Modules used as `VAE.likelihood`. For images x [b
                                         of params broadcast against x
   mean(params)        -> [..., H, W, C] the image to show, in [0, 1]
   sample(rng, params) -> [..., H, W, C]
-  discrete: bool      whether log_prob is a log-probability of discrete data (see bits_per_dim)
+  discrete: bool      whether log_prob is a log-probability of discrete data (`vae.models.bits`)
 
   likelihood                 P           discrete  data
   BernoulliLikelihood        C           True      binary (grey levels: the usual relaxation)
-  GaussianLikelihood         C           False     continuous; sigma fixed or learned
+  GaussianLikelihood         C           False     8-bit images, continuous images or vectors
+                                                   (any real values); sigma fixed or learned
   DiscretizedLogisticMixture 3K (C=1),   True      8-bit (PixelCNN++, Salimans et al. 2017)
                              10K (C=3)
   Categorical256             256 C       True      8-bit
+
+Vectors [batch, D] are held as [batch, 1, 1, D] (`vae.data`), so the same code sums them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+# bits/dim live in their own module; imported here, where they were first defined, for old imports
+from vae.models.bits import LOG_256, bits_per_dim, bits_per_dim_convention, takes_8bit_offset  # noqa: F401
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -178,12 +184,19 @@ class GaussianLikelihood(nn.Module):
       is well above the floor. The parameter is initialised so that the effective sigma is
       exactly `sigma`. `log_sigma(event_shape)` returns the effective value. Fixed sigma is used
       as given (no floor).
-    mean() clips the Gaussian's mean to [0, 1] (the image to show); sample() does not clip.
+    mean() clips the Gaussian's mean to [0, 1] (the image to show) when `unit_range`; sample()
+    does not clip.
     discrete = False: on 8-bit data use bits_per_dim(..., continuous_8bit=True).
+    What the data are (`for_data` sets both from the dataset; they change no parameter):
+      levels_8bit: the data are 8-bit levels k/255 (or binary), so bits/dim take the 8-bit
+        dequantization offset (`takes_8bit_offset`); False for continuous data.
+      unit_range: the data lie in [0, 1] (images); False for vectors, whose mean is not clipped.
     """
 
     sigma: float = 1.0
     learn_sigma: str = "none"
+    levels_8bit: bool = True
+    unit_range: bool = True
     discrete = False
 
     LOG_SIGMA_FLOOR = math.log(1e-3)
@@ -225,7 +238,7 @@ class GaussianLikelihood(nn.Module):
         return _sum_event(ll, 3)
 
     def mean(self, params: jax.Array) -> jax.Array:
-        return jnp.clip(params, 0.0, 1.0)
+        return jnp.clip(params, 0.0, 1.0) if self.unit_range else params
 
     def sample(self, rng: jax.Array, params: jax.Array) -> jax.Array:
         sigma = jnp.exp(self.log_sigma(params.shape[-3:]))
@@ -408,28 +421,3 @@ class Categorical256(nn.Module):
     def sample(self, rng: jax.Array, params: jax.Array) -> jax.Array:
         """A draw k/255: [..., H, W, C]."""
         return jax.random.categorical(rng, self._logits(params), axis=-1).astype(params.dtype) / 255.0
-
-
-LOG_256 = math.log(256.0)  # log of the number of 8-bit levels
-
-
-def bits_per_dim(nll_nats, num_dims: int, *, continuous_8bit: bool = False):
-    """A negative log-likelihood in nats per example as bits per dimension: nll / (D ln 2).
-
-    num_dims: D, the number of sub-pixels (H * W * C).
-    continuous_8bit: the nll is of a *density* on 8-bit data scaled to [0, 1]. The probability
-      of a quantization bin of width 1/256 is then ~ density * (1/256), so the discrete nll is
-      nll + D log 256, i.e. exactly 8 more bits per dimension. This follows the usual
-      dequantization convention ((k + u) / 256, Theis et al. 2016); with data at k/255 the bin
-      width is 1/255 and the exact offset would be log2(255) = 7.9944 bits/dim.
-
-    Which likelihoods need it (their class attribute `discrete` is False):
-      GaussianLikelihood on 8-bit images -> continuous_8bit=True.
-    Which don't (discrete = True, log_prob already a log-probability of discrete data):
-      BernoulliLikelihood on binary data, DiscretizedLogisticMixture, Categorical256. (A
-      Bernoulli on grey levels is the usual relaxation, not a likelihood; its bits/dim are not
-      comparable with the others.)
-    Works on floats, numpy and jax arrays.
-    """
-    nll = nll_nats + num_dims * LOG_256 if continuous_8bit else nll_nats
-    return nll / (num_dims * math.log(2.0))

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 
-from vae.models.distributions import bits_per_dim  # one definition, re-exported here
+from vae.models.bits import bits_per_dim, takes_8bit_offset  # one definition, re-exported here
 
 
 def forward(model, params, batch: dict, rng: jax.Array):
@@ -31,13 +31,14 @@ def forward(model, params, batch: dict, rng: jax.Array):
 
 
 def elbo_metrics(x: jax.Array, recon: jax.Array, kl: jax.Array, loss: jax.Array, model=None) -> dict:
-    """The metrics every objective reports; bits/dim of -elbo, with the dequantization offset
-    of continuous likelihoods on 8-bit data when the likelihood says it is continuous."""
+    """The metrics every objective reports; bits/dim of -elbo, with the 8-bit dequantization
+    offset only where the model's likelihood is a density on 8-bit data (`takes_8bit_offset`:
+    not on continuous data, e.g. vectors, whose bits/dim are the plain -elbo / (D ln 2))."""
     elbo = -(recon + kl)
     num_dims = math.prod(x.shape[1:])
-    continuous = not getattr(getattr(model, "likelihood", None), "discrete", True)
+    offset = takes_8bit_offset(getattr(model, "likelihood", None))
     return {"loss": loss, "elbo": elbo, "recon": recon, "kl": kl,
-            "bits_per_dim": bits_per_dim(-elbo, num_dims, continuous_8bit=continuous)}
+            "bits_per_dim": bits_per_dim(-elbo, num_dims, continuous_8bit=offset)}
 
 
 class Objective:

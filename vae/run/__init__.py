@@ -5,7 +5,7 @@
       variant.json       which module declared the variant (so a run of your own variant reloads)
       metrics.jsonl      one JSON object per logged step (train and test)
       checkpoints/       orbax checkpoints: the latest N and the best
-      figures/           reconstructions.png, samples.png, traversals.png, interpolations.png
+      figures/           reconstructions.png, samples.png, traversals.png, interpolations.png (images only)
       summary.json       final test metrics, steps, wall time, steps/s
       MODEL_CARD.md      data, model, budget, evaluation, synthetic samples, intended use and limits
       data/              a copy of data passed in memory (train(..., data=...)), when it was

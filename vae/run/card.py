@@ -23,6 +23,8 @@ from vae.errors import ConfigError
 from vae.version import __version__
 
 CARD_FILE = "MODEL_CARD.md"
+VALUE_WORDS = {"8bit": "8-bit levels k/255", "binary": "binary (0 or 1)",
+               "continuous": "continuous (real values, not on the 8-bit grid)"}
 
 
 def _read(path: str) -> dict | None:
@@ -58,6 +60,10 @@ def model_card(run_dir: str) -> str:
     data, model, train, optim = (config.get(k, {}) for k in ("dataset", "model", "train", "optim"))
     cfg_data = config.get("data", {})
     name = model.get("name", "?")
+    vectors = data.get("kind") == "vectors"
+    examples = "vectors" if vectors else "images"
+    shape = (f"of dimension {data['image_shape'][-1]}" if vectors and data.get("image_shape")
+             else f"of shape {data.get('image_shape')}")
     try:
         variant = registry.get(name)
         paper, what = variant.paper, variant.summary
@@ -75,8 +81,11 @@ def model_card(run_dir: str) -> str:
              f"{' (arrays passed in memory, copied into the run)' if data.get('source') == 'memory' else ''}; "
              f"{data.get('description', '')}".rstrip("; "),
              f"- Splits: {_fmt(data.get('train_examples'))} training and {_fmt(data.get('test_examples'))} test "
-             f"images of shape {data.get('image_shape')}; preprocessing: binarize={cfg_data.get('binarize')}.",
+             f"{examples} {shape}; preprocessing: binarize={cfg_data.get('binarize')}.",
              ]
+    if data.get("values"):
+        override = f", set by data.values={cfg_data['values']}" if cfg_data.get("values", "auto") != "auto" else ""
+        lines.append(f"- Values: {VALUE_WORDS.get(data['values'], data['values'])}{override}.")
     counts = data.get("train_class_counts")
     if counts:
         names = data.get("class_names") or [str(i) for i in range(len(counts))]
@@ -95,6 +104,9 @@ def model_card(run_dir: str) -> str:
                  f"{_fmt(summary.get('active_units'))} active units." if summary.get("has_density", True)
                  else "- No density (an autoencoder): no ELBO or log-likelihood; reconstruction "
                       f"{_fmt(summary.get('test_recon'))} nats.")
+    if summary.get("test_bits_per_dim") is not None:
+        lines.append(f"- Bits/dim (test ELBO): {_fmt(summary['test_bits_per_dim'], 3)}; "
+                     f"{summary.get('bits_per_dim_convention') or 'convention not recorded'}.")
     if evaluation:
         e_iwae = evaluation.get("iwae", {})
         if "log_px" in e_iwae:
@@ -131,8 +143,8 @@ def model_card(run_dir: str) -> str:
     lines += ["", "## Intended use and limitations", "",
               "- Research and teaching: comparing variants, estimating likelihoods, exploring latent spaces, "
               "generating synthetic data that is labelled as synthetic.",
-              f"- Trained on {_fmt(data.get('train_examples'))} images of `{cfg_data.get('name')}` only; it describes "
-              "that data and its biases, and says nothing reliable about images unlike them.",
+              f"- Trained on {_fmt(data.get('train_examples'))} {examples} of `{cfg_data.get('name')}` only; it "
+              f"describes that data and its biases, and says nothing reliable about {examples} unlike them.",
               "- Synthetic samples are not real data: do not use them as evidence about the world, and keep their "
               "provenance metadata with them.",
               "- Sample-quality numbers use a classifier trained on the run's own data, so they compare runs on the "

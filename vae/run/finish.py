@@ -10,6 +10,7 @@ from typing import Any
 
 from vae import registry
 from vae.explore import Explorer, make_figure, write_run_figures
+from vae.models.bits import bits_per_dim_convention
 from vae.plots import save_figure
 from vae.step import count_params
 from vae.trained.estimators import encode_split, iwae_log_likelihood, latent_diagnostics
@@ -18,9 +19,10 @@ from vae.trained.rundir import EVAL_SEED
 
 def final_estimates(config, model, params, test_ds, test_images) -> dict[str, Any]:
     """{'iwae': the IWAE estimate with k = train.final_iwae_samples (absent when 0, or when the
-    variant defines no density), 'latent': latent diagnostics} on the prepared test split."""
+    variant defines no density), 'latent': latent diagnostics, 'bits_per_dim_convention': how
+    bits/dim are formed for this likelihood and data} on the prepared test split."""
     tc = config.train
-    final: dict[str, Any] = {}
+    final: dict[str, Any] = {"bits_per_dim_convention": bits_per_dim_convention(getattr(model, "likelihood", None))}
     if tc.final_iwae_samples and registry.get(config.model.name).has_density:
         final["iwae"] = iwae_log_likelihood(model, params, test_images, tc.final_iwae_samples, labels=test_ds.labels,
                                             chunk_size=min(tc.final_iwae_samples, 100), seed=EVAL_SEED)
@@ -31,7 +33,9 @@ def final_estimates(config, model, params, test_ds, test_images) -> dict[str, An
 
 def run_figures(config, model, params, test_ds, test_images, out_dir: str) -> dict[str, str]:
     """Writes samples, reconstructions, traversals and interpolations into OUT_DIR/figures/;
-    returns {name: path}."""
+    returns {name: path}. Vector data get none ({}): these figures draw images."""
+    if test_ds.info.vectors:
+        return {}
     explorer = Explorer(model, params, data=dataclasses.replace(test_ds, images=test_images))
     figures = {kind: save_figure(make_figure(explorer, kind, steps=steps, seed=config.seed),
                                  os.path.join(out_dir, "figures", f"{kind}.png"))
@@ -55,6 +59,8 @@ def write_summary(out_dir: str, config, state, test_metrics: dict, final: dict, 
         "test_recon": test_metrics["recon"],
         "test_kl": test_metrics.get("kl"),
         "test_bits_per_dim": test_metrics.get("bits_per_dim"),
+        "bits_per_dim_convention": (final.get("bits_per_dim_convention")
+                                    if test_metrics.get("bits_per_dim") is not None else None),
         "test_iwae": final.get("iwae"),
         "has_density": registry.get(config.model.name).has_density,
         "active_units": final["latent"]["active_units"],

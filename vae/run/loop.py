@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 
 from vae.checkpoint import Checkpointer
 from vae.config import Config, check_variant_fields
-from vae.data.pipeline import Batcher, eval_batches, prepare
+from vae.data.pipeline import Batcher, eval_batches, prepare, prepared_values
 from vae.errors import ConfigError, NonFiniteError
+from vae.models import for_data
 from vae.models.precision import with_compute_dtype
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
 from vae.run.card import write_model_card
@@ -28,15 +29,17 @@ from vae.run.finish import final_estimates, run_figures, write_summary
 from vae.run.trackers import Trackers, check_loggers
 from vae.run.setup import (
     batch_in_step,
-    dataset_record,
     batch_splits,
+    check_data,
+    check_model_fits,
+    dataset_record,
     default_out_dir,
+    discard_memory_data,
     load_split,
     prepare_out_dir,
     restore_latest_good,
     save_memory_data,
     truncate_metrics,
-    validate_data,
     with_trained_features,
 )
 from vae.step import (
@@ -160,11 +163,19 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     if data is not None and not resume:   # (a resumed run reads its saved copy)
         config = save_memory_data(config, out_dir, data)
     tc = config.train
-    train_ds = load_split(config, "train_split")
-    test_ds = load_split(config, "test_split")
-    image_shape = train_ds.info.image_shape
-    model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
-    validate_data(config, model, train_ds.images, image_shape)
+    try:
+        train_ds = load_split(config, "train_split")
+        test_ds = load_split(config, "test_split")
+        image_shape = train_ds.info.image_shape
+        check_data(config, train_ds, test_ds, source="the data passed in memory" if data is not None else None)
+        model = model if model is not None else build_model(config.model, image_shape, train_ds.info.num_classes)
+        # the likelihood told what the data are: bits/dim's 8-bit offset, the mean's [0, 1] clip
+        model = for_data(model, prepared_values(train_ds.info, config.data.binarize), train_ds.info.vectors)
+        check_model_fits(config, model, image_shape)
+    except ConfigError:
+        if data is not None and not resume:   # a refused run leaves no copy of its data behind
+            discard_memory_data(out_dir)
+        raise
     try:   # the train step's model: its networks in train.compute_dtype (evaluation stays float32)
         step_model = with_compute_dtype(model, tc.compute_dtype)
     except ValueError as err:
@@ -297,9 +308,11 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     model: a `vae.models.LatentVariableModel` of your own (e.g. with custom encoder/decoder
     modules) instead of the one `config.model` describes; it must accept the dataset's images.
     data: in-memory data instead of config.data.name: images [N, H, W(, C)] (uint8, or floats in
-    [0, 1]), (images, labels), {'images', 'labels'}, a `vae.data.Dataset`, or {'train': ...,
-    'test': ...}; checked and split like your own files (`vae.data.files`), copied to
-    RUN_DIR/data/ and recorded as from memory in config.json (a resumed run reads that copy).
+    [0, 1]) or vectors [N, D] (real values; model.architecture=mlp, a gaussian likelihood,
+    data.binarize=none), (x, labels), {'images' or 'vectors', 'labels'}, a `vae.data.Dataset`,
+    or {'train': ..., 'test': ...}; checked and split like your own files (`vae.data.files`),
+    copied to RUN_DIR/data/ and recorded as from memory in config.json (a resumed run reads that
+    copy).
     Ctrl-C saves a checkpoint at the current step and raises KeyboardInterrupt; `resume=True`
     continues from the newest readable checkpoint exactly where the data stream left off.
     """

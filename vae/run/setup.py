@@ -18,7 +18,7 @@ import numpy as np
 from vae import data as vdata
 from vae.checkpoint import Checkpointer
 from vae.config import Config
-from vae.data.pipeline import Batcher
+from vae.data.pipeline import Batcher, prepared_values
 from vae.errors import ConfigError, RunDirError
 from vae.step import TrainState, check_splits
 from vae.trained.classifier import DEFAULT_CLASSIFIER_STEPS, load_or_train_classifier
@@ -27,6 +27,9 @@ RESUMABLE_SECTIONS = ("train",)
 # Training steps of the dataset classifier whose features a perceptual objective uses: the
 # sample-quality metrics' default, so that both share one cached classifier.
 FEATURE_CLASSIFIER_STEPS = DEFAULT_CLASSIFIER_STEPS
+# Variants and terms built on images (conv cells, SSIM, a conv classifier's or discriminator's
+# features): refused on vector data, whose examples have no pixels to convolve.
+IMAGE_ONLY_VARIANTS = ("nvae", "msssim_vae", "dfc_vae", "vae_gan")
 RUN_FILES = ("checkpoints", "figures", "metrics.jsonl", "summary.json", "config.json", "variant.json", "data")
 MEMORY_DATA = "data"   # RUN_DIR/data/{train,test}.npz: a copy of data passed in memory
 
@@ -118,18 +121,27 @@ def save_memory_data(config: Config, out_dir: str, data: Any) -> Config:
     folder = os.path.abspath(os.path.join(out_dir, MEMORY_DATA))
     os.makedirs(folder, exist_ok=True)
     paths = {}
-    for name, (images, labels) in (("train", train), ("test", test)):
+    for name, (x, labels) in (("train", train), ("test", test)):
         paths[name] = os.path.join(folder, f"{name}.npz")
-        np.savez(paths[name], images=images, **({} if labels is None else {"labels": labels}))
+        key = "vectors" if x.ndim == 2 else "images"   # (memory_splits gives vectors as [N, D])
+        np.savez(paths[name], **{key: x}, **({} if labels is None else {"labels": labels}))
     with open(os.path.join(folder, "SOURCE.txt"), "w") as f:
         f.write(f"data passed in memory to vae.run.train; {how}\n")
     return dataclasses.replace(config, data=dataclasses.replace(
         config.data, name=paths["train"], test_path=paths["test"], image_size=None, channels=None))
 
 
+def discard_memory_data(out_dir: str) -> None:
+    """Removes the copy `save_memory_data` wrote (and OUT_DIR, when nothing else is in it)."""
+    shutil.rmtree(os.path.join(out_dir, MEMORY_DATA), ignore_errors=True)
+    if os.path.isdir(out_dir) and not os.listdir(out_dir):
+        os.rmdir(out_dir)
+
+
 def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
     """What config.json records of the data a run read: source, description (for your own files:
-    the pixel range found and how the splits were made), shapes, classes, sizes."""
+    the pixel range found and how the splits were made), shapes, classes, sizes, what the
+    values are (`values`: 8bit, binary or continuous; `kind`: images or vectors)."""
     info = train_ds.info
     source = os.path.join(out_dir or "", MEMORY_DATA, "SOURCE.txt")
     memory = out_dir is not None and os.path.isfile(source)
@@ -141,7 +153,8 @@ def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
             "image_shape": list(info.image_shape), "class_names": list(info.class_names),
             "train_class_counts": (None if train_ds.labels is None
                                    else np.bincount(train_ds.labels, minlength=info.num_classes or 0).tolist()),
-            "num_classes": info.num_classes, "binary": bool(info.binary),
+            "num_classes": info.num_classes, "binary": bool(info.binary), "values": info.values,
+            "kind": "vectors" if info.vectors else "images",
             "train_examples": len(train_ds), "test_examples": len(test_ds)}
 
 
@@ -168,18 +181,60 @@ def truncate_metrics(path: str, last_step: int) -> None:
         f.writelines(lines)
 
 
-def validate_data(config: Config, model, train_images: np.ndarray, image_shape) -> None:
-    """Bad input is refused before any training work, with the value and what is allowed."""
+def _check_vectors(config: Config, values: str, source: str) -> None:
+    """What vector data cannot take: image networks, image-only variants and terms, binarization
+    and a Bernoulli likelihood of real values. ConfigError naming the option and what is allowed."""
+    m, where = config.model, f"vector data ({source})"
+    if m.architecture != "mlp":
+        raise ConfigError(f"model.architecture={m.architecture!r} is not allowed with {where}: it convolves images; "
+                          f"use 'mlp'")
+    if m.name in IMAGE_ONLY_VARIANTS:
+        raise ConfigError(f"model.name={m.name!r} is not allowed with {where}: it is built on images; use a variant "
+                          f"other than {', '.join(IMAGE_ONLY_VARIANTS)}")
+    if config.objective.adversarial != "none":
+        raise ConfigError(f"objective.adversarial={config.objective.adversarial!r} is not allowed with {where}: its "
+                          f"discriminator is an image network; use 'none'")
+    if values != "continuous":
+        return
+    binarize = config.data.binarize
+    also = f", and data.binarize=none (not {binarize!r})" if binarize != "none" else ""
+    if m.likelihood == "bernoulli":
+        raise ConfigError(f"model.likelihood='bernoulli' is not allowed with {where} of real values: it models 0/1 "
+                          f"values; use model.likelihood=gaussian (model.learn_sigma=global or pixel fits the "
+                          f"scale){also}")
+    if binarize != "none":
+        raise ConfigError(f"data.binarize={binarize!r} is not allowed with {where} of real values: binarization "
+                          f"draws 0/1 values from intensities in [0, 1]; use data.binarize=none")
+
+
+def check_data(config: Config, train_ds, test_ds=None, source: str | None = None) -> None:
+    """Bad input is refused before any model is built, with the value and what is allowed.
+    source: what the messages call the data (default: data.name=...)."""
+    train_images, info, image_shape = train_ds.images, train_ds.info, train_ds.info.image_shape
+    source = source or f"data.name={config.data.name!r}"
     if train_images.ndim != 4:
-        raise ConfigError(f"images must be [N, H, W, C]; data.name={config.data.name!r} gave shape "
-                          f"{train_images.shape}")
+        raise ConfigError(f"images must be [N, H, W, C]; {source} gave shape {train_images.shape}")
+    if test_ds is not None and tuple(test_ds.info.image_shape) != tuple(image_shape):
+        raise ConfigError(f"{source}: the training split's examples have shape {tuple(image_shape)} but the test "
+                          f"split's {tuple(test_ds.info.image_shape)}")
     if not np.isfinite(train_images).all():
         bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
-        raise ConfigError(f"data.name={config.data.name!r}: image {bad} of the training split has NaN or Inf pixels")
+        raise ConfigError(f"{source}: image {bad} of the training split has NaN or Inf pixels")
+    values = prepared_values(info, config.data.binarize)
+    if info.vectors:
+        _check_vectors(config, info.values, source)
+    if config.model.likelihood in ("logistic_mixture", "categorical") and values == "continuous":
+        raise ConfigError(f"model.likelihood={config.model.likelihood!r} models 8-bit levels, but the values of "
+                          f"{source} are continuous (not on the k/255 grid); use 'gaussian', or data.values=8bit to "
+                          f"round values in [0, 1] to the levels")
     if config.model.likelihood in ("bernoulli", "logistic_mixture", "categorical") and (
             train_images.min() < 0 or train_images.max() > 1):
         raise ConfigError(f"model.likelihood={config.model.likelihood!r} needs pixel values in [0, 1]; the training "
                           f"images span [{train_images.min():.3g}, {train_images.max():.3g}]")
+
+
+def check_model_fits(config: Config, model, image_shape) -> None:
+    """The model takes examples of `image_shape` and reconstructs that shape (ConfigError if not)."""
     x = jnp.zeros((1, *image_shape))
     y = jnp.zeros((1,), jnp.int32) if getattr(model, "num_classes", 0) else None
     keys = {"params": jax.random.PRNGKey(0), "sample": jax.random.PRNGKey(0)}

@@ -219,7 +219,12 @@ def load_or_train_classifier(run, *, steps: int = DEFAULT_CLASSIFIER_STEPS, seed
     from RUN_DIR/classifier/ if it was trained before with these settings, else trained on the
     run's training split (images in [0, 1], not binarized), tested on the run's test split, and
     saved there.
-    `info` records dataset, split, steps, seed, train/test accuracy and where it is cached."""
+    `info` records dataset, split, steps, seed, train/test accuracy and where it is cached.
+    ValueError on vector data (`DatasetInfo.vectors`): the classifier is a conv net on images."""
+    if getattr(run.test.info, "vectors", False):
+        raise ValueError(f"the dataset classifier (fd_classifier, precision/recall, CAS, balanced synthesis, "
+                         f"dfc_vae's features) is a conv net on images, and data.name={run.config.data.name!r} holds "
+                         f"vectors, for which there is no built-in classifier")
     num_classes = labelled_classes(run)
     directory = classifier_dir(run, steps, seed)
     if os.path.exists(os.path.join(directory, "classifier.json")):

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae.models.distributions import bits_per_dim
+from vae.models.bits import bits_per_dim, bits_per_dim_convention, takes_8bit_offset
 from vae.models.quantizers.codebook import level_usage
 from vae.trained.inference import TrainedModel
 
@@ -31,7 +31,8 @@ def iwae_log_likelihood(model: Any, params: Any, images: np.ndarray, num_samples
     log p(x | y) given `labels`. The first call compiles; later calls on the same model object
     with the same shapes reuse the compiled function.
 
-    Returns log_px (mean over the split, nats), nll, bits_per_dim, k, num_examples, and two
+    Returns log_px (mean over the split, nats), nll, bits_per_dim (with the 8-bit offset only for
+    a density on 8-bit data; bits_per_dim_convention says which), k, num_examples, and two
     different errors:
       mc_stderr: the Monte-Carlo standard error of log_px as an estimate of the split's mean
         IWAE bound at this k: sqrt(sum_n v_n) / N with v_n = (k sum w^2 / (sum w)^2 - 1) / (k - 1),
@@ -61,7 +62,8 @@ def iwae_log_likelihood(model: Any, params: Any, images: np.ndarray, num_samples
         "log_px": mean,
         "nll": -mean,
         "bits_per_dim": bits_per_dim(-mean, int(np.prod(images.shape[1:])),
-                                     continuous_8bit=not getattr(getattr(model, "likelihood", None), "discrete", True)),
+                                     continuous_8bit=takes_8bit_offset(getattr(model, "likelihood", None))),
+        "bits_per_dim_convention": bits_per_dim_convention(getattr(model, "likelihood", None)),
         "k": int(num_samples),
         "mc_stderr": mc_stderr,
         "example_stderr": float(log_px.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0,

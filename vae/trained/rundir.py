@@ -22,7 +22,8 @@ from vae import data as vdata
 from vae import registry
 from vae.checkpoint import Checkpointer
 from vae.config import Config
-from vae.data.pipeline import prepare
+from vae.data.pipeline import prepare, prepared_values
+from vae.models import for_data
 from vae.variants import build_model
 
 EVAL_SEED = 0  # evaluation splits are binarized and sampled identically in every run
@@ -108,6 +109,11 @@ def load_run(run_dir: str | os.PathLike, step: int | None = None, split: str | N
     split = split or config.data.test_split
     test_ds = vdata.load_split(config.data, split)
     model = build_model(config.model, test_ds.info.image_shape, test_ds.info.num_classes)
+    # told what the data are as in training: the values recorded from the training split (the
+    # test split alone could look different, e.g. binary by chance), else the test split's own
+    values = (raw.get("dataset") or {}).get("values") or test_ds.info.values
+    info = dataclasses.replace(test_ds.info, values=values, binary=values == "binary")
+    model = for_data(model, prepared_values(info, config.data.binarize), test_ds.info.vectors)
     checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints"), keep=config.train.keep_checkpoints)
     try:
         step = step if step is not None else (checkpointer.best_step() or checkpointer.latest_step())
