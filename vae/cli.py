@@ -16,7 +16,9 @@ import sys
 
 from vae.data.base import DatasetUnavailableError
 from vae.errors import ConfigError, NonFiniteError, RunDirError
-from vae.config import apply_overrides
+from vae.config import Config, apply_overrides
+from vae.data import file_options
+from vae.data.prepare import prepare_dataset
 from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
 from vae.explore import FIGURE_KINDS, Explorer, make_figure
 from vae.parallel import maybe_initialize_distributed
@@ -100,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="training steps of the dataset classifier (--balanced, unconditional models)")
     s.add_argument("--sampler", default=None,
                    help="draw z from this fitted sampler (RUN_DIR/samplers/NAME) instead of the prior")
+
+    p = sub.add_parser("prepare", help="convert a folder of images or an .npz/.npy to a prepared dataset "
+                                       "(array_record files) that training streams: data.name=DEST")
+    p.add_argument("src", metavar="SRC", help="a folder of images, or an .npz / .npy file")
+    p.add_argument("dest", metavar="DEST", help="the prepared dataset's folder (must not exist)")
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="a data option applied while converting: data.test_fraction, data.split_seed, "
+                        "data.test_path, data.image_size, data.channels, data.values (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace DEST when it is a prepared dataset")
 
     f = sub.add_parser("fit-sampler", help="fit a density over a run's latents (or a prior over its codes) and "
                                            "save it in RUN_DIR/samplers/NAME/")
@@ -197,11 +208,27 @@ def _fit_sampler(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "explore": _explore, "synthesize": _synthesize,
+PREPARE_OPTIONS = ("test_fraction", "split_seed", "test_path", "image_size", "channels", "values")
+
+
+def _prepare(args) -> int:
+    for item in args.options:
+        key = item.split("=", 1)[0].strip()
+        if key.removeprefix("data.") not in PREPARE_OPTIONS or not key.startswith("data."):
+            raise ConfigError(f"vae prepare --set {item!r}: allowed keys are "
+                              f"{', '.join('data.' + k for k in PREPARE_OPTIONS)}")
+    config = apply_overrides(Config(), [f"data.name={args.src}", *args.options])
+    meta = prepare_dataset(args.src, args.dest, file_options(config.data), overwrite=args.overwrite)
+    print(f"wrote {os.path.abspath(args.dest)}: train with --set data.name={args.dest}")
+    print(json.dumps({k: meta[k] for k in ("image_shape", "dtype", "values", "num_classes", "splits")}))
+    return 0
+
+
+COMMANDS = {"prepare": _prepare, "train": _train, "evaluate": _evaluate, "explore": _explore, "synthesize": _synthesize,
             "presets": _presets, "fit-sampler": _fit_sampler}
 # commands whose ValueErrors are the user's bad request; in training a ValueError past config
 # validation is a bug, and is shown with its traceback
-_REQUEST_COMMANDS = ("evaluate", "explore", "synthesize", "fit-sampler")
+_REQUEST_COMMANDS = ("evaluate", "explore", "synthesize", "fit-sampler", "prepare")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import re
 from vae.data.base import OFFLINE_DATASETS, VALUE_KINDS, Dataset, DatasetInfo, DatasetUnavailableError, infer_values
 from vae.data.files import DataFileError, FileOptions, is_file_source, load_files, memory_splits
 from vae.data.mnist5k import load_mnist5k
+from vae.data.records import is_prepared, load_prepared, streamed_split
 from vae.data.sprites import load_sprites
 from vae.data.tfds_source import load_tfds
 
@@ -58,12 +59,37 @@ def load(name: str, split: str = "train", *, data_dir: str | None = None, downlo
         match = _SLICE.match(split.replace(" ", ""))
         if not match:
             raise ValueError(f"split {split!r} is not understood; use e.g. 'train', 'test' or 'train[:1000]'")
-        ds = load_files(name, match["split"], files or FileOptions())
+        ds = (load_prepared(name, match["split"]) if is_prepared(name) else
+              load_files(name, match["split"], files or FileOptions()))
         if match["start"] is None:
             return ds
         s = slice(int(match["start"]) if match["start"] else None, int(match["stop"]) if match["stop"] else None)
         return Dataset(ds.info, split, ds.images[s], None if ds.labels is None else ds.labels[s])
     return load_tfds(name, split, data_dir=data_dir, download=download)
+
+
+def _check_prepared_options(data_config) -> None:
+    """The file options a prepared dataset fixed when it was prepared must be left unset."""
+    given = {k: getattr(data_config, k) for k in ("image_size", "channels", "test_path")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if data_config.values != "auto":
+        given["values"] = data_config.values
+    if given:
+        raise DataFileError(f"data.name={data_config.name!r} is a prepared dataset: its sizes, channels, splits and "
+                            f"values were fixed by vae prepare; leave "
+                            f"{', '.join(f'data.{k}={v!r}' for k, v in given.items())} unset (or prepare again)")
+
+
+def stream_split(data_config, split: str):
+    """The split of a prepared dataset (`vae prepare`) as a StreamedSplit that training reads
+    batch by batch, or None when data.name is not a prepared dataset (then use load_split)."""
+    if not is_prepared(data_config.name):
+        return None
+    if split not in ("train", "test"):
+        raise DataFileError(f"split {split!r}: a prepared dataset streams whole splits, 'train' or 'test' (slice "
+                            f"the source when preparing instead)")
+    _check_prepared_options(data_config)
+    return streamed_split(data_config.name, split)
 
 
 def file_options(data_config) -> FileOptions:
@@ -79,11 +105,13 @@ def load_split(data_config, split: str) -> Dataset:
     other than 'auto' is for your own data only (DataFileError otherwise): the built-in and TFDS
     loaders state their datasets' values themselves."""
     values = data_config.values
-    if values != "auto" and not is_file_source(data_config.name):
+    if is_prepared(data_config.name):
+        _check_prepared_options(data_config)
+    elif values != "auto" and not is_file_source(data_config.name):
         raise DataFileError(f"data.values={values!r} applies to your own data (a folder, .npz or .npy file, or "
                             f"arrays in memory); {data_config.name!r} states its own values: use data.values=auto")
     return load(data_config.name, split, data_dir=data_config.data_dir, files=file_options(data_config))
 
 
-__all__ = ["load", "load_split", "file_options", "Dataset", "DatasetInfo", "DatasetUnavailableError",
-           "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS", "VALUE_KINDS", "infer_values"]
+__all__ = ["load", "load_split", "stream_split", "is_prepared", "file_options", "Dataset", "DatasetInfo",
+           "DatasetUnavailableError", "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS", "VALUE_KINDS", "infer_values"]

@@ -207,9 +207,12 @@ def _image_files(folder: str) -> tuple[list[str], list[int] | None, list[str] | 
     return out, labels, subdirs
 
 
-def _read_folder(folder: str, opts: FileOptions) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, str]:
-    files, labels, names = _image_files(folder)
-    images, first = [], None
+def read_image_files(files: list[str], opts: FileOptions, *, shape: tuple | None = None,
+                     first: str | None = None) -> np.ndarray:
+    """The image files as uint8 [n, H, W, C], converted to data.channels and resized to
+    data.image_size by Pillow; every image must come out as `shape` (default: the first's, which
+    came from the file `first`)."""
+    images = []
     for path in files:
         try:
             with Image.open(path) as im:
@@ -223,14 +226,19 @@ def _read_folder(folder: str, opts: FileOptions) -> tuple[np.ndarray, np.ndarray
         except (UnidentifiedImageError, OSError) as err:
             raise DataFileError(f"{path} cannot be read as an image: {err}") from None
         array = array[..., None] if array.ndim == 2 else array
-        if first is None:
-            first = (path, array.shape)
-        elif array.shape != first[1]:
-            raise DataFileError(f"images differ in size or channels: {first[0]} is {first[1]}, {path} is "
+        if shape is None:
+            shape, first = array.shape, path
+        elif array.shape != tuple(shape):
+            raise DataFileError(f"images differ in size or channels: {first} is {tuple(shape)}, {path} is "
                                 f"{array.shape}; set data.image_size (e.g. data.image_size=64,64) to resize them "
                                 f"all, and data.channels to convert")
         images.append(array)
-    return (np.stack(images), None if labels is None else np.asarray(labels, np.int32), names,
+    return np.stack(images)
+
+
+def _read_folder(folder: str, opts: FileOptions) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, str]:
+    files, labels, names = _image_files(folder)
+    return (read_image_files(files, opts), None if labels is None else np.asarray(labels, np.int32), names,
             "uint8 0..255 image files, divided by 255")
 
 

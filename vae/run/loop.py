@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from vae.checkpoint import Checkpointer
 from vae.config import Config, check_variant_fields
 from vae.data.pipeline import Batcher, eval_batches, prepare, prepared_values
+from vae.data.stream import StreamBatcher
 from vae.errors import ConfigError, NonFiniteError
 from vae.models import for_data
 from vae.models.precision import with_compute_dtype
@@ -164,7 +165,7 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         config = save_memory_data(config, out_dir, data)
     tc = config.train
     try:
-        train_ds = load_split(config, "train_split")
+        train_ds = load_split(config, "train_split", stream=True)   # a prepared dataset streams
         test_ds = load_split(config, "test_split")
         image_shape = train_ds.info.image_shape
         check_data(config, train_ds, test_ds, source="the data passed in memory" if data is not None else None)
@@ -185,7 +186,8 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
         check_batch_size(tc.batch_size, mesh)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    train_images = prepare(train_ds, config.data.binarize, train=True, seed=config.seed)
+    train_images = None if train_ds.images is None else prepare(train_ds, config.data.binarize, train=True,
+                                                                seed=config.seed)
     test_images = prepare(test_ds, config.data.binarize, train=False, seed=EVAL_SEED)
 
     objective = build_objective(config, dataset_size=len(train_ds), total_steps=tc.steps)
@@ -217,9 +219,13 @@ def _set_up(config: Config, out_dir: str, resume: bool, overwrite: bool, model: 
     shardings = state_sharding(state, mesh, tc.shard_params) if parallel else None
     if parallel:
         state = jax.device_put(state, shardings)
-    batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
-                      dynamic_binarization=config.data.binarize == "dynamic" and not train_ds.info.binary,
-                      mesh=mesh if parallel else None)
+    dynamic = config.data.binarize == "dynamic" and not train_ds.info.binary
+    if train_images is None:
+        batcher = StreamBatcher(train_ds.source, tc.batch_size, seed=config.seed, dynamic_binarization=dynamic,
+                                mesh=mesh if parallel else None)
+    else:
+        batcher = Batcher(train_images, train_ds.labels, tc.batch_size, seed=config.seed,
+                          dynamic_binarization=dynamic, mesh=mesh if parallel else None)
     if batch_in_step(tc.batch_in_step, batcher):
         train_step = make_fused_train_step(step_model, objective, optimizer, batcher, schedule,
                                            state_sharding=shardings, splits=splits)

@@ -138,6 +138,12 @@ def discard_memory_data(out_dir: str) -> None:
         os.rmdir(out_dir)
 
 
+def _class_counts(ds) -> list[int] | None:
+    if hasattr(ds, "class_counts"):   # a streamed split: counted when it was prepared
+        return ds.class_counts
+    return None if ds.labels is None else np.bincount(ds.labels, minlength=ds.info.num_classes or 0).tolist()
+
+
 def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
     """What config.json records of the data a run read: source, description (for your own files:
     the pixel range found and how the splits were made), shapes, classes, sizes, what the
@@ -151,18 +157,19 @@ def dataset_record(train_ds, test_ds, out_dir: str | None = None) -> dict:
             how = f.read().strip() + "; "
     return {"name": info.name, "source": "memory" if memory else "named", "description": how + info.description,
             "image_shape": list(info.image_shape), "class_names": list(info.class_names),
-            "train_class_counts": (None if train_ds.labels is None
-                                   else np.bincount(train_ds.labels, minlength=info.num_classes or 0).tolist()),
+            "train_class_counts": _class_counts(train_ds),
             "num_classes": info.num_classes, "binary": bool(info.binary), "values": info.values,
             "kind": "vectors" if info.vectors else "images",
             "train_examples": len(train_ds), "test_examples": len(test_ds)}
 
 
-def load_split(config: Config, key: str):
-    """The dataset split data.<key> names; a split the dataset lacks is a ConfigError."""
+def load_split(config: Config, key: str, *, stream: bool = False):
+    """The dataset split data.<key> names; a split the dataset lacks is a ConfigError. stream:
+    a prepared dataset's split comes back as a StreamedSplit (read batch by batch)."""
     split = getattr(config.data, key)
     try:
-        return vdata.load_split(config.data, split)
+        streamed = vdata.stream_split(config.data, split) if stream else None
+        return streamed if streamed is not None else vdata.load_split(config.data, split)
     except vdata.DatasetUnavailableError:
         raise
     except vdata.DataFileError as err:  # your own data, unusable as given: the message names the file
@@ -212,14 +219,21 @@ def check_data(config: Config, train_ds, test_ds=None, source: str | None = None
     source: what the messages call the data (default: data.name=...)."""
     train_images, info, image_shape = train_ds.images, train_ds.info, train_ds.info.image_shape
     source = source or f"data.name={config.data.name!r}"
-    if train_images.ndim != 4:
-        raise ConfigError(f"images must be [N, H, W, C]; {source} gave shape {train_images.shape}")
     if test_ds is not None and tuple(test_ds.info.image_shape) != tuple(image_shape):
         raise ConfigError(f"{source}: the training split's examples have shape {tuple(image_shape)} but the test "
                           f"split's {tuple(test_ds.info.image_shape)}")
-    if not np.isfinite(train_images).all():
-        bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
-        raise ConfigError(f"{source}: image {bad} of the training split has NaN or Inf pixels")
+    if train_images is None:   # streamed: `vae prepare` checked every row (NaN, shapes) and kept the range
+        if config.data.binarize == "static":
+            raise ConfigError(f"data.binarize='static' draws the whole split at once; {source} is a prepared "
+                              f"dataset that training streams: use data.binarize=dynamic or none")
+        lo, hi = train_ds.value_range
+    else:
+        if train_images.ndim != 4:
+            raise ConfigError(f"images must be [N, H, W, C]; {source} gave shape {train_images.shape}")
+        if not np.isfinite(train_images).all():
+            bad = int(np.argwhere(~np.isfinite(train_images.reshape(train_images.shape[0], -1)))[0, 0])
+            raise ConfigError(f"{source}: image {bad} of the training split has NaN or Inf pixels")
+        lo, hi = float(train_images.min()), float(train_images.max())
     values = prepared_values(info, config.data.binarize)
     if info.vectors:
         _check_vectors(config, info.values, source)
@@ -227,10 +241,9 @@ def check_data(config: Config, train_ds, test_ds=None, source: str | None = None
         raise ConfigError(f"model.likelihood={config.model.likelihood!r} models 8-bit levels, but the values of "
                           f"{source} are continuous (not on the k/255 grid); use 'gaussian', or data.values=8bit to "
                           f"round values in [0, 1] to the levels")
-    if config.model.likelihood in ("bernoulli", "logistic_mixture", "categorical") and (
-            train_images.min() < 0 or train_images.max() > 1):
+    if config.model.likelihood in ("bernoulli", "logistic_mixture", "categorical") and (lo < 0 or hi > 1):
         raise ConfigError(f"model.likelihood={config.model.likelihood!r} needs pixel values in [0, 1]; the training "
-                          f"images span [{train_images.min():.3g}, {train_images.max():.3g}]")
+                          f"images span [{lo:.3g}, {hi:.3g}]")
 
 
 def check_model_fits(config: Config, model, image_shape) -> None:
