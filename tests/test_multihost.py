@@ -75,3 +75,35 @@ def test_a_process_that_dies_stops_the_other_with_a_clear_error(tmp_path):
             p.kill()
     assert procs[0].returncode != 0
     assert "another task died" in err
+
+
+def test_two_processes_streaming_a_prepared_dataset_reach_the_in_memory_params(tmp_path):
+    """Each process streams only its rows of the global batch from the prepared records; the
+    params equal a one-process run that holds the same data in memory."""
+    from vae.data import load
+    from vae.data.prepare import prepare_dataset
+    from vae.data.files import FileOptions
+
+    for split, rows in (("train", 256), ("test", 64)):
+        ds = load("mnist5k", f"{split}[:{rows}]")
+        np.savez(tmp_path / f"{split}.npz", images=np.round(ds.images * 255).astype(np.uint8), labels=ds.labels)
+    prepared = str(tmp_path / "prepared")
+    prepare_dataset(str(tmp_path / "train.npz"), prepared, FileOptions(test_path=str(tmp_path / "test.npz")))
+    args = ARGS[:ARGS.index("data.train_split=train[:256]") - 1] + ARGS[ARGS.index("data.test_split=test[:64]") + 1:]
+    port = _free_port()
+    multi, single = str(tmp_path / "multi"), str(tmp_path / "single")
+    procs = [subprocess.Popen([sys.executable, "-m", "vae.cli", "train", *args, "--set", f"data.name={prepared}",
+                               "--out", multi],
+                              env=_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                                       JAX_PROCESS_ID=str(i), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    proc = subprocess.run([sys.executable, "-m", "vae.cli", "train", *args, "--set",
+                           f"data.name={tmp_path / 'train.npz'}", "--set", f"data.test_path={tmp_path / 'test.npz'}",
+                           "--out", single], env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = load_run(multi), load_run(single)
+    assert a.step == b.step == 4
+    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
