@@ -67,17 +67,29 @@ class StreamBatcher:
         start = (step % self.steps_per_epoch) * self.batch_size
         return self._permutation(self.epoch_of(step))[start:start + self.batch_size]
 
-    def _host_batch(self, step: int) -> dict:
+    def _device_batch(self, step: int) -> dict:
+        """Batch `step` read, put on the device(s) and binarized: on grain's threads, ahead of the
+        train step that takes it, so the main thread only hands it over."""
         rows = self.indices(step)[self._first_row:self._first_row + self._per_process]
         images, labels = self.source.read(rows)
-        return {"image": images, "label": labels, "step": np.int64(step)}
+        batch = {"image": images, "label": labels}
+        if self._mesh is None:
+            batch = jax.device_put(batch)
+        elif self._processes > 1:
+            batch = jax.tree_util.tree_map(
+                lambda a: jax.make_array_from_process_local_data(batch_sharding(self._mesh), a), batch)
+        else:
+            batch = jax.device_put(batch, batch_sharding(self._mesh))
+        if self._dynamic:
+            batch["image"] = self._binarize(batch["image"], step)
+        return {**batch, "step": step}
 
     def _binarize_rows(self, x, step):
         key = jax.random.fold_in(jax.random.fold_in(self._key, 1), step)
         return bernoulli16(key, x)   # the global batch's rows (sharded or not): the in-memory path's bits
 
     def _restart(self, step: int) -> None:
-        steps = grain.MapDataset.range(step, step + 2 ** 40).map(self._host_batch)
+        steps = grain.MapDataset.range(step, step + 2 ** 40).map(self._device_batch)
         options = grain.ReadOptions(num_threads=self._threads, prefetch_buffer_size=self._prefetch)
         self._iterator, self._next = iter(steps.to_iter_dataset(options)), step
 
@@ -86,17 +98,8 @@ class StreamBatcher:
         starts the pipeline again at `step`."""
         if step != self._next:
             self._restart(step)
-        host = next(self._iterator)
+        batch = next(self._iterator)
         self._next = step + 1
-        assert int(host["step"]) == step, (int(host["step"]), step)
-        batch = {"image": host["image"], "label": host["label"]}
-        if self._mesh is None:
-            batch = jax.tree_util.tree_map(jax.numpy.asarray, batch)
-        elif self._processes > 1:
-            batch = jax.tree_util.tree_map(
-                lambda a: jax.make_array_from_process_local_data(batch_sharding(self._mesh), a), batch)
-        else:
-            batch = jax.device_put(batch, batch_sharding(self._mesh))
-        if self._dynamic:
-            batch["image"] = self._binarize(batch["image"], step)
+        if batch.pop("step") != step:
+            raise RuntimeError(f"the input stream is out of order: expected batch {step}")
         return batch
