@@ -1,5 +1,5 @@
 """The `vae` command line (all of its argparse code): `vae train`, `vae evaluate`, `vae explore`,
-`vae synthesize`, `vae fit-sampler`, `vae presets`. Each command parses its arguments and calls the library
+`vae synthesize`, `vae fit-sampler`, `vae prepare`, `vae presets`. Each command parses its arguments and calls the library
 function a notebook would call.
 
 `--import MODULE` (any command, repeatable) imports a module of yours first, e.g. one that
