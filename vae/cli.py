@@ -1,6 +1,6 @@
 """The `vae` command line (all of its argparse code): `vae train`, `vae evaluate`, `vae explore`,
-`vae synthesize`, `vae fit-sampler`, `vae prepare`, `vae presets`. Each command parses its arguments and calls the library
-function a notebook would call.
+`vae synthesize`, `vae fit-sampler`, `vae prepare`, `vae presets`. Each command parses its arguments
+and calls the library function a notebook would call.
 
 `--import MODULE` (any command, repeatable) imports a module of yours first, e.g. one that
 registers your own variant with `vae.register_variant`, so that its runs train and load here.
