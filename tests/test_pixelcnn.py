@@ -51,7 +51,8 @@ def test_pixelcnn_learns_a_vertical_dependency_and_samples_it():
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 6, (600, 1, 4))
     codes = np.repeat(rows, 3, axis=1).reshape(600, 12).astype(np.int32)   # each column repeats its first row
-    sampler = make_sampler("pixelcnn", {"features": 16, "depth": 2, "steps": 150, "batch_size": 32, "learning_rate": 1e-2,
+    sampler = make_sampler("pixelcnn", {"features": 16, "depth": 2, "steps": 150, "batch_size": 32,
+                                        "learning_rate": 1e-2,
                                         "map_height": 3, "map_width": 4, "num_codes": 6, "check_every": 0})
     state, report = sampler.fit(codes, jax.random.PRNGKey(0))
     uniform = -12 * math.log(6)

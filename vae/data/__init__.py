@@ -114,4 +114,5 @@ def load_split(data_config, split: str) -> Dataset:
 
 
 __all__ = ["load", "load_split", "stream_split", "is_prepared", "file_options", "Dataset", "DatasetInfo",
-           "DatasetUnavailableError", "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS", "VALUE_KINDS", "infer_values"]
+           "DatasetUnavailableError", "DataFileError", "FileOptions", "memory_splits", "OFFLINE_DATASETS", "VALUE_KINDS",
+           "infer_values"]

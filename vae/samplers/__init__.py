@@ -13,7 +13,8 @@ the codes of a discrete model, saved in the run directory with provenance (a flo
 """
 
 from vae.samplers.base import LatentSampler, SamplerError, make_sampler, register_sampler, sampler_names
-from vae.samplers import gaussian, flows, two_stage, manifold, code_prior, pixelcnn  # noqa: F401 - registers the samplers
+# registers the samplers
+from vae.samplers import gaussian, flows, two_stage, manifold, code_prior, pixelcnn  # noqa: F401
 from vae.samplers.store import (FittedSampler, StaleSamplerError, fit_sampler, fitted_samplers, latent_source,
                                 load_sampler, params_fingerprint, training_latents)
 

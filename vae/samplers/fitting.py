@@ -1,5 +1,6 @@
 """The training loop of the samplers that learn by gradient (flows, the two-stage VAE, the code
-prior): Adam on minibatches drawn with replacement, one jitted program per step, a held-out share of the data for the reported validation loss."""
+prior): Adam on minibatches drawn with replacement, one jitted program per step, a held-out
+share of the data for the reported validation loss."""
 
 from __future__ import annotations
 
