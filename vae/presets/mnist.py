@@ -117,7 +117,10 @@ def vqvae_map_mnist5k() -> Config:
 
     Scaled down from the paper (256 channels, K = 512, D = 64, 250,000 steps) to this budget
     (channels 32, 64; 6,000 steps of batch 128), Bernoulli likelihood on binarized digits.
-    Expected: see benchmarks/NOTES.md, "Samplers" (the sampler study).
+    Expected: test reconstruction -log p(x|z_q) 21.3 nats, test ELBO -225.0 nats (the bound counts
+    KL = 49 ln 64 = 203.8 nats), all 64 codes used (perplexity 56); samples from the fitted
+    pixelcnn: fd_classifier 80.0 against 472.8 with uniform codes (seed 0, 6000 steps, 720 s
+    with other jobs running; python -m experiments.sampler_study, 2026-12-03; benchmarks/NOTES.md).
     """
     return Config(name="vqvae_map_mnist5k", data=MNIST5K,
                   model=ModelConfig(name="vqvae", architecture="conv", channels=(32, 64), code_map=True,
