@@ -133,10 +133,15 @@ class RecordSource:
 
     def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """(images [n, H, W, C] float32, labels [n] int32) of the rows `indices`, in that order."""
-        records = self._source.__getitems__([int(i) for i in indices])   # one batched read
-        decoded = [self._decode(r) for r in records]
-        images = np.stack([x for x, _ in decoded]) if decoded else np.zeros((0, *self.shape), self.dtype)
-        labels = np.asarray([y for _, y in decoded], np.int32)
+        indices = [int(i) for i in indices]
+        if not indices:
+            return np.zeros((0, *self.shape), np.float32), np.zeros((0,), np.int32)
+        records = self._source.__getitems__(indices)   # one batched read
+        # every record has the same length: decode them all as one [n, bytes] array
+        rows = np.frombuffer(b"".join(records), np.uint8).reshape(len(records), -1)
+        images = rows[:, :self._pixels].copy().view(self.dtype).reshape(len(records), *self.shape)
+        labels = (rows[:, self._pixels:self._pixels + 4].copy().view("<i4")[:, 0].astype(np.int32)
+                  if self.has_labels else np.zeros(len(records), np.int32))
         return to_float(images), labels
 
     def __getitem__(self, i: int):
