@@ -160,10 +160,25 @@ def test_four_devices_match_one_device(tmp_path):
     assert "train.batch_size=30 is not divisible by the number of devices (4)" in r["bad_batch"]
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+def _prepared_tiny(tmp_path) -> list[str]:
+    """A prepared (streamed) copy of TINY's data: the --set flags that train on it."""
+    from vae.data import FileOptions, load
+    from vae.data.prepare import prepare_dataset
+
+    for split, key in (("train", "data.train_split"), ("test", "data.test_split")):
+        ds = load("mnist5k", TINY[key])
+        np.savez(tmp_path / f"{split}.npz", images=np.round(ds.images * 255).astype(np.uint8), labels=ds.labels)
+    prepare_dataset(str(tmp_path / "train.npz"), str(tmp_path / "prepared"),
+                    FileOptions(test_path=str(tmp_path / "test.npz")))
+    return [f"--set=data.name={tmp_path / 'prepared'}", "--set=data.train_split=train", "--set=data.test_split=test"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["in_memory", "streamed"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, stream):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    assert _run_cli(_cli_args(full, 60)).wait(timeout=300) == 0
-    proc = _run_cli(_cli_args(killed, 60))
+    data = _prepared_tiny(tmp_path) if stream else []
+    assert _run_cli(_cli_args(full, 60, *data)).wait(timeout=300) == 0
+    proc = _run_cli(_cli_args(killed, 60, *data))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # kill once a checkpoint past step 20 exists, mid-run
         steps = [int(d) for d in os.listdir(killed / "checkpoints") if d.isdigit()] if (killed / "checkpoints").exists() else []
@@ -173,7 +188,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    resumed = _run_cli(_cli_args(killed, 60, "--resume"))
+    resumed = _run_cli(_cli_args(killed, 60, *data, "--resume"))
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-2000:]
     assert "resuming" in err
