@@ -54,10 +54,14 @@ class StreamBatcher:
         self._iterator, self._next = None, None
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:   # grain's threads ask for the same epoch at once: compute it once each
-            self._perms = {epoch: np.asarray(self._perm_fn(epoch)), **{e: p for e, p in self._perms.items()
-                                                                        if e == epoch - 1}}
-        return self._perms[epoch]
+        # grain's threads read batches of this epoch and the last at once: keep both; the dict is
+        # replaced whole, never changed in place, so a thread always sees a consistent one
+        perms = self._perms
+        if epoch in perms:
+            return perms[epoch]
+        perm = np.asarray(self._perm_fn(epoch))
+        self._perms = {**{e: p for e, p in perms.items() if e == epoch - 1}, epoch: perm}
+        return perm
 
     def epoch_of(self, step: int) -> int:
         return step // self.steps_per_epoch
