@@ -10,6 +10,7 @@ from vae.metrics.disentanglement import (
     beta_vae_score,
     compute_all,
     dci,
+    dci_from_codes,
     dci_from_importance,
     discrete_entropy,
     discrete_mutual_info,
@@ -17,13 +18,17 @@ from vae.metrics.disentanglement import (
     factor_vae_score,
     histogram_discretize,
     mig,
+    mig_from_codes,
     modularity_explicitness,
+    modularity_explicitness_from_codes,
     modularity_from_mutual_info,
     sap,
+    sap_from_codes,
 )
 
 __all__ = [
-    "GroundTruth", "beta_vae_score", "compute_all", "dci", "dci_from_importance", "discrete_entropy",
-    "discrete_mutual_info", "encoder_mean_fn", "factor_vae_score", "histogram_discretize", "mig",
-    "modularity_explicitness", "modularity_from_mutual_info", "sap",
+    "GroundTruth", "beta_vae_score", "compute_all", "dci", "dci_from_codes", "dci_from_importance",
+    "discrete_entropy", "discrete_mutual_info", "encoder_mean_fn", "factor_vae_score", "histogram_discretize", "mig",
+    "mig_from_codes", "modularity_explicitness", "modularity_explicitness_from_codes", "modularity_from_mutual_info",
+    "sap", "sap_from_codes",
 ]

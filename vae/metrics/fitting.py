@@ -48,6 +48,24 @@ def _liblinear_logistic(seed: int):
 _LOGISTIC_DESCRIPTION = ("OneVsRestClassifier(LogisticRegression(solver='liblinear', C=1.0, tol=1e-4, "
                          "max_iter=100)) == scikit-learn 0.20 LogisticRegression()")
 
+# classifier= of the metrics with a logistic regression (explicitness, the BetaVAE score)
+CLASSIFIERS = {
+    "liblinear_ovr": _LOGISTIC_DESCRIPTION + " (the published study's; the default)",
+    "multinomial": ("LogisticRegression() of scikit-learn >= 1.5: lbfgs, multinomial, C=1.0, max_iter=100 "
+                    "(disentanglement_lib run today)"),
+}
+
+
+def logistic(classifier: str, seed: int):
+    """The logistic regression `classifier` names (CLASSIFIERS); ValueError naming the choices."""
+    from sklearn.linear_model import LogisticRegression
+
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier={classifier!r} is not allowed; choose {' or '.join(CLASSIFIERS)}")
+    if classifier == "liblinear_ovr":
+        return _liblinear_logistic(seed)
+    return LogisticRegression(C=1.0, max_iter=100, random_state=_sk_seed(seed))
+
 
 def _settings(metric: str, citation: str, seed: int, represent_dim: int, num_factors: int,
               start: float, warnings_count: int, **extra: Any) -> dict[str, Any]:

@@ -94,3 +94,21 @@ def _check_labels(factors: np.ndarray, where: str) -> None:
         if np.unique(factors[:, k]).size < 2:
             raise ValueError(f"factor {k} takes a single value in the {factors.shape[0]} {where} points; "
                              "use more points")
+
+
+def _check_pair(codes: np.ndarray, factors: np.ndarray, what: str = "") -> None:
+    """ValueError unless codes [N, d] and factors [N, K] have matching rows."""
+    if codes.ndim != 2 or factors.ndim != 2 or codes.shape[0] != factors.shape[0] or not codes.shape[0]:
+        raise ValueError(f"{what or 'codes and factors'} must be [N, d] and [N, K] with the same N > 0; got "
+                         f"{codes.shape} and {factors.shape}")
+
+
+def _check_sets(x_train, y_train, x_test, y_test) -> tuple[np.ndarray, ...]:
+    """The four arrays as float64 codes [N, d] and int factors [N, K], rows matching (ValueError)."""
+    out = (np.asarray(x_train, np.float64), np.asarray(y_train), np.asarray(x_test, np.float64), np.asarray(y_test))
+    _check_pair(out[0], out[1], "x_train and y_train")
+    _check_pair(out[2], out[3], "x_test and y_test")
+    if out[0].shape[1] != out[2].shape[1] or out[1].shape[1] != out[3].shape[1]:
+        raise ValueError(f"the training and test sets differ in width: codes {out[0].shape[1]} and "
+                         f"{out[2].shape[1]}, factors {out[1].shape[1]} and {out[3].shape[1]}")
+    return out

@@ -12,9 +12,10 @@ import numpy as np
 from vae.metrics.discrete import (
     NUM_BINS, _top_two_gap, discrete_entropy, discrete_mutual_info, histogram_discretize,
 )
-from vae.metrics.fitting import _LOGISTIC_DESCRIPTION, _fit, _liblinear_logistic, _settings
+from vae.metrics.fitting import CLASSIFIERS, _fit, _settings, logistic
 from vae.metrics.ground_truth import (
-    CHUNK_SIZE, GroundTruth, Representation, _check_labels, _check_positive, _num_factors, _sample_codes,
+    CHUNK_SIZE, GroundTruth, Representation, _check_labels, _check_pair, _check_positive, _check_sets, _num_factors,
+    _sample_codes,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -41,9 +42,20 @@ def mig(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
     """
     _check_positive(num_train=num_train, num_bins=num_bins, chunk_size=chunk_size)
     start = time.perf_counter()
-    k = _num_factors(ground_truth)
-    rng = np.random.default_rng(seed)
-    codes, factors = _sample_codes(represent, ground_truth, num_train, rng, chunk_size)
+    _num_factors(ground_truth)
+    codes, factors = _sample_codes(represent, ground_truth, num_train, np.random.default_rng(seed), chunk_size)
+    out = mig_from_codes(codes, factors, num_bins=num_bins)
+    out["settings"].update(seed=int(seed), seconds=round(time.perf_counter() - start, 3))
+    return out
+
+
+def mig_from_codes(codes: np.ndarray, factors: np.ndarray, *, num_bins: int = NUM_BINS) -> dict[str, Any]:
+    """MIG (see `mig`) of representations you have: codes [N, d] float, factors [N, K] int
+    indices. `mig` samples its points and calls this."""
+    _check_positive(num_bins=num_bins)
+    start = time.perf_counter()
+    codes, factors = np.asarray(codes, np.float64), np.asarray(factors)
+    _check_pair(codes, factors)
     m = discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
     entropy = discrete_entropy(factors)
     gap = _top_two_gap(m)
@@ -53,8 +65,8 @@ def mig(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
         "per_factor": per_factor.tolist(),
         "mutual_information": m.tolist(),
         "factor_entropy": entropy.tolist(),
-        "settings": _settings("mig", "Chen et al. 2018 (NeurIPS)", seed, codes.shape[1], k, start, 0,
-                              num_train=int(num_train), num_bins=int(num_bins),
+        "settings": _settings("mig", "Chen et al. 2018 (NeurIPS)", 0, codes.shape[1], factors.shape[1], start, 0,
+                              num_train=int(codes.shape[0]), num_bins=int(num_bins),
                               discretizer="np.digitize(z, np.histogram(z, num_bins)[1][:-1]) per dimension",
                               estimator="sklearn.metrics.mutual_info_score (nats), gap / H(factor)"),
     }
@@ -95,7 +107,7 @@ def _ovr_auc(clf, x: np.ndarray, y: np.ndarray) -> float:
 
 def modularity_explicitness(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0,
                             num_train: int = 10000, num_test: int = 5000, num_bins: int = NUM_BINS,
-                            chunk_size: int = CHUNK_SIZE) -> dict[str, Any]:
+                            chunk_size: int = CHUNK_SIZE, classifier: str = "liblinear_ovr") -> dict[str, Any]:
     """Modularity and explicitness (Ridgeway & Mozer 2018, "Learning Deep Disentangled Embeddings
     With the F-Statistic Loss", NeurIPS, Sec. 3; disentanglement_lib
     `modularity_explicitness.compute_modularity_explicitness`).
@@ -103,8 +115,10 @@ def modularity_explicitness(represent: Representation, ground_truth: GroundTruth
     Modularity: from the MI matrix of the `num_bins` (20) histogram-discretized latents and the
     factor indices on num_train (10000) points, see `modularity_from_mutual_info`.
     Explicitness: latents standardized by the training mean and std (a constant dimension by
-    std 1); per factor, a one-vs-rest logistic regression (scikit-learn 0.20's
-    LogisticRegression(), see the notes of `vae.metrics.disentanglement`) on all latents; the
+    std 1); per factor, a logistic regression on all latents: `classifier` 'liblinear_ovr'
+    (default: scikit-learn 0.20's one-vs-rest LogisticRegression(), as in the published study,
+    see the notes of `vae.metrics.disentanglement`) or 'multinomial' (scikit-learn >= 1.5's
+    default, what disentanglement_lib gives when run today; settings record which); the
     factor's explicitness is the mean over its values of the one-vs-rest ROC AUC of the predicted
     class probabilities, on the training points and on num_test (5000) fresh points; averaged
     over factors.
@@ -113,11 +127,27 @@ def modularity_explicitness(represent: Representation, ground_truth: GroundTruth
     """
     _check_positive(num_train=num_train, num_test=num_test, num_bins=num_bins, chunk_size=chunk_size)
     start = time.perf_counter()
-    k = _num_factors(ground_truth)
+    _num_factors(ground_truth)
     rng = np.random.default_rng(seed)
     x_train, y_train = _sample_codes(represent, ground_truth, num_train, rng, chunk_size)
     x_test, y_test = _sample_codes(represent, ground_truth, num_test, rng, chunk_size)
+    out = modularity_explicitness_from_codes(x_train, y_train, x_test, y_test, seed=seed, num_bins=num_bins,
+                                             classifier=classifier)
+    out["settings"]["seconds"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def modularity_explicitness_from_codes(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                                       y_test: np.ndarray, *, seed: int = 0, num_bins: int = NUM_BINS,
+                                       classifier: str = "liblinear_ovr") -> dict[str, Any]:
+    """Modularity and explicitness (see `modularity_explicitness`) of representations you have:
+    x_* [N, d] codes, y_* [N, K] factor indices; the classifiers train on (x_train, y_train)."""
+    _check_positive(num_bins=num_bins)
+    start = time.perf_counter()
+    x_train, y_train, x_test, y_test = _check_sets(x_train, y_train, x_test, y_test)
     _check_labels(y_train, "training")
+    k = y_train.shape[1]
+    logistic(classifier, seed)   # an unknown classifier fails before any work
     mi = discrete_mutual_info(histogram_discretize(x_train, num_bins), y_train)
     modularity, per_code = modularity_from_mutual_info(mi)
     mean = x_train.mean(axis=0)
@@ -127,7 +157,7 @@ def modularity_explicitness(represent: Representation, ground_truth: GroundTruth
     train_auc, test_auc = np.zeros(k), np.zeros(k)
     counter = [0]
     for j in range(k):
-        clf = _fit(_liblinear_logistic(seed), x_train_n, y_train[:, j], counter)
+        clf = _fit(logistic(classifier, seed), x_train_n, y_train[:, j], counter)
         train_auc[j] = _ovr_auc(clf, x_train_n, y_train[:, j])
         test_auc[j] = _ovr_auc(clf, x_test_n, y_test[:, j])
     return {
@@ -138,7 +168,8 @@ def modularity_explicitness(represent: Representation, ground_truth: GroundTruth
         "explicitness_test_per_factor": test_auc.tolist(),
         "mutual_information": mi.tolist(),
         "settings": _settings("modularity", "Ridgeway & Mozer 2018 (NeurIPS)", seed, x_train.shape[1], k, start,
-                              counter[0], num_train=int(num_train), num_test=int(num_test), num_bins=int(num_bins),
-                              classifier=_LOGISTIC_DESCRIPTION + " per factor on standardized latents",
+                              counter[0], num_train=int(x_train.shape[0]), num_test=int(x_test.shape[0]),
+                              num_bins=int(num_bins), classifier=classifier,
+                              classifier_description=CLASSIFIERS[classifier] + " per factor on standardized latents",
                               explicitness="macro one-vs-rest ROC AUC over factor values"),
     }

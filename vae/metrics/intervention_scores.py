@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vae.metrics.fitting import _LOGISTIC_DESCRIPTION, _fit, _liblinear_logistic, _settings
+from vae.metrics.fitting import CLASSIFIERS, _fit, _settings, logistic
 from vae.metrics.ground_truth import (
     CHUNK_SIZE, GroundTruth, Representation, _check_positive, _num_factors, _represent, _sample_codes,
 )
@@ -21,7 +21,7 @@ from vae.metrics.ground_truth import (
 
 def beta_vae_score(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0,
                    batch_size: int = 64, num_train: int = 10000, num_eval: int = 5000,
-                   chunk_size: int = CHUNK_SIZE) -> dict[str, Any]:
+                   chunk_size: int = CHUNK_SIZE, classifier: str = "liblinear_ovr") -> dict[str, Any]:
     """BetaVAE disentanglement score (Higgins et al. 2017, "beta-VAE: Learning Basic Visual
     Concepts with a Constrained Variational Framework", ICLR; disentanglement_lib
     `beta_vae.compute_beta_vae_sklearn`).
@@ -31,12 +31,14 @@ def beta_vae_score(represent: Representation, ground_truth: GroundTruth, *, seed
         z_diff = (1/L) sum_l |r(x(v1_l)) - r(x(v2_l))|          (mean over pairs, per dimension)
     A linear classifier predicts y from z_diff; the score is its accuracy.
     Defaults (disentanglement_lib): batch_size=64, num_train=10000, num_eval=5000 points; the
-    classifier is scikit-learn 0.20's LogisticRegression() (see the notes of
-    `vae.metrics.disentanglement`). The eval points are drawn after the train points from the
+    classifier: 'liblinear_ovr' (default) is scikit-learn 0.20's LogisticRegression(), the
+    published study's (see the notes of `vae.metrics.disentanglement`), 'multinomial' scikit-learn
+    >= 1.5's; settings record which. The eval points are drawn after the train points from the
     same generator.
     Returns train_accuracy, eval_accuracy in [0, 1] (chance 1/K) and settings.
     """
     _check_positive(batch_size=batch_size, num_train=num_train, num_eval=num_eval, chunk_size=chunk_size)
+    logistic(classifier, seed)   # an unknown classifier fails before any work
     start = time.perf_counter()
     k = _num_factors(ground_truth)
     rng = np.random.default_rng(seed)
@@ -44,7 +46,7 @@ def beta_vae_score(represent: Representation, ground_truth: GroundTruth, *, seed
     if np.unique(y_train).size < 2:
         raise ValueError(f"all {num_train} training points fix the same factor; use more points")
     counter = [0]
-    model = _fit(_liblinear_logistic(seed), x_train, y_train, counter)
+    model = _fit(logistic(classifier, seed), x_train, y_train, counter)
     train_accuracy = float(np.mean(model.predict(x_train) == y_train))
     x_eval, y_eval = _beta_vae_points(represent, ground_truth, batch_size, num_eval, rng, chunk_size, k)
     eval_accuracy = float(np.mean(model.predict(x_eval) == y_eval))
@@ -53,7 +55,8 @@ def beta_vae_score(represent: Representation, ground_truth: GroundTruth, *, seed
         "eval_accuracy": eval_accuracy,
         "settings": _settings("beta_vae", "Higgins et al. 2017 (ICLR)", seed, x_train.shape[1], k, start,
                               counter[0], batch_size=int(batch_size), num_train=int(num_train),
-                              num_eval=int(num_eval), classifier=_LOGISTIC_DESCRIPTION,
+                              num_eval=int(num_eval), classifier=classifier,
+                              classifier_description=CLASSIFIERS[classifier],
                               feature="mean |r(x1) - r(x2)| over batch_size pairs sharing one factor value"),
     }
 

@@ -13,7 +13,8 @@ import numpy as np
 from vae.metrics.discrete import _top_two_gap
 from vae.metrics.fitting import _fit, _settings, _sk_seed
 from vae.metrics.ground_truth import (
-    CHUNK_SIZE, GroundTruth, Representation, _check_labels, _check_positive, _num_factors, _sample_codes,
+    CHUNK_SIZE, GroundTruth, Representation, _check_labels, _check_pair, _check_positive, _check_sets, _num_factors,
+    _sample_codes,
 )
 
 _ENTROPY_EPS = 1e-11  # disentanglement_lib's smoothing of DCI importance distributions
@@ -85,15 +86,27 @@ def dci(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
     Returns disentanglement, completeness, informativeness_train, informativeness_test (all in
     [0, 1]), informativeness per factor, the importance_matrix [d][K] and settings.
     """
-    from sklearn.ensemble import GradientBoostingClassifier
-
     _check_positive(num_train=num_train, num_test=num_test, chunk_size=chunk_size)
     start = time.perf_counter()
-    k = _num_factors(ground_truth)
+    _num_factors(ground_truth)
     rng = np.random.default_rng(seed)
     x_train, y_train = _sample_codes(represent, ground_truth, num_train, rng, chunk_size)
     x_test, y_test = _sample_codes(represent, ground_truth, num_test, rng, chunk_size)
+    out = dci_from_codes(x_train, y_train, x_test, y_test, seed=seed, gbt_params=gbt_params)
+    out["settings"]["seconds"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def dci_from_codes(x_train, y_train, x_test, y_test, *, seed: int = 0,
+                   gbt_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """DCI (see `dci`) of representations you have: x_* [N, d] codes, y_* [N, K] factor indices;
+    the classifiers train on (x_train, y_train)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    start = time.perf_counter()
+    x_train, y_train, x_test, y_test = _check_sets(x_train, y_train, x_test, y_test)
     _check_labels(y_train, "training")
+    k = y_train.shape[1]
     params = dict(GBT_DEFAULTS)
     params.update(gbt_params or {})
     importance = np.zeros((x_train.shape[1], k), dtype=np.float64)
@@ -116,7 +129,7 @@ def dci(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
         "completeness_per_factor": scores["completeness_per_factor"],
         "importance_matrix": importance.tolist(),
         "settings": _settings("dci", "Eastwood & Williams 2018 (ICLR)", seed, x_train.shape[1], k, start,
-                              counter[0], num_train=int(num_train), num_test=int(num_test),
+                              counter[0], num_train=int(x_train.shape[0]), num_test=int(x_test.shape[0]),
                               classifier="sklearn GradientBoostingClassifier per factor",
                               gbt_params=params,
                               importance="feature_importances_ (impurity), informativeness = accuracy"),
@@ -143,14 +156,26 @@ def sap(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
     (with one latent dimension, the gap to 0).
     Returns sap in [0, 1], per_factor gaps, the score_matrix [d][K] and settings.
     """
-    from sklearn.svm import LinearSVC
-
     _check_positive(num_train=num_train, num_test=num_test, chunk_size=chunk_size)
     start = time.perf_counter()
-    k = _num_factors(ground_truth)
+    _num_factors(ground_truth)
     rng = np.random.default_rng(seed)
     x_train, y_train = _sample_codes(represent, ground_truth, num_train, rng, chunk_size)
     x_test, y_test = _sample_codes(represent, ground_truth, num_test, rng, chunk_size)
+    out = sap_from_codes(x_train, y_train, x_test, y_test, seed=seed, continuous_factors=continuous_factors)
+    out["settings"]["seconds"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def sap_from_codes(x_train, y_train, x_test, y_test, *, seed: int = 0,
+                   continuous_factors: bool = False) -> dict[str, Any]:
+    """SAP (see `sap`) of representations you have: x_* [N, d] codes, y_* [N, K] factor indices
+    (or values, with continuous_factors); the classifiers train on (x_train, y_train)."""
+    from sklearn.svm import LinearSVC
+
+    start = time.perf_counter()
+    x_train, y_train, x_test, y_test = _check_sets(x_train, y_train, x_test, y_test)
+    k = y_train.shape[1]
     d = x_train.shape[1]
     scores = np.zeros((d, k), dtype=np.float64)
     counter = [0]
@@ -173,7 +198,7 @@ def sap(represent: Representation, ground_truth: GroundTruth, *, seed: int = 0, 
         "per_factor": per_factor.tolist(),
         "score_matrix": scores.tolist(),
         "settings": _settings("sap", "Kumar et al. 2018 (ICLR)", seed, d, k, start, counter[0],
-                              num_train=int(num_train), num_test=int(num_test),
+                              num_train=int(x_train.shape[0]), num_test=int(x_test.shape[0]),
                               continuous_factors=bool(continuous_factors),
                               classifier=("R^2 of each (latent, factor) pair on the training points"
                                           if continuous_factors else
