@@ -144,6 +144,10 @@ def test_vae_evaluate_disentanglement_on_sprites(tmp_path):
     assert set(result["disentanglement"]) == {"mig", "sap"}
     assert 0.0 <= result["disentanglement"]["mig"]["mig"] <= 1.0
     assert result["disentanglement"]["mig"]["settings"]["num_train"] == 300
+    assert main(["evaluate", str(run), "--iwae-samples", "0", "--metrics", "modularity", "--points", "300",
+                 "--metric-classifier", "multinomial"]) == 0
+    settings = json.loads((run / "eval.json").read_text())["disentanglement"]["modularity"]["settings"]
+    assert settings["classifier"] == "multinomial" and "lbfgs" in settings["classifier_description"]
 
 
 def test_iwae_reports_its_monte_carlo_error_and_the_spread_over_examples():

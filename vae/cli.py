@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
     e.add_argument("--points", type=int, default=None,
                    help="points for the disentanglement metrics (default: disentanglement_lib's 10,000)")
+    e.add_argument("--metric-classifier", default="liblinear_ovr", choices=("liblinear_ovr", "multinomial"),
+                   help="explicitness and BetaVAE score: scikit-learn 0.20's one-vs-rest liblinear (default, as the "
+                        "published study) or today's multinomial LogisticRegression()")
     e.add_argument("--sample-quality", action="store_true",
                    help="fd_classifier (Fréchet distance in the features of a small classifier trained on the "
                         "run's data, not Inception FID), precision/recall, label bias and the Classification "
@@ -164,7 +167,7 @@ def _evaluate(args) -> int:
     result = evaluate_run(args.run_dir, iwae_samples=args.iwae_samples, metrics=metrics, split=args.split,
                           seed=args.seed, step=args.step, num_points=args.points,
                           sample_quality=args.sample_quality, sample_quality_samples=args.sample_quality_samples,
-                          sampler=args.sampler)
+                          sampler=args.sampler, metric_classifier=args.metric_classifier)
     print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
     brief = {"elbo": result["elbo"]["elbo"] if "elbo" in result else None,
              "mse_per_pixel": result["reconstruction"]["mse_per_pixel"],

@@ -42,7 +42,8 @@ DISENTANGLEMENT_METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modul
 def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, ...] = (), split: str | None = None,
                  seed: int = 0, step: int | None = None, num_points: int | None = None,
                  write: bool = True, sample_quality: bool = False,
-                 sample_quality_samples: int | None = None, sampler: str | None = None) -> dict[str, Any]:
+                 sample_quality_samples: int | None = None, sampler: str | None = None,
+                 metric_classifier: str = "liblinear_ovr") -> dict[str, Any]:
     """Evaluates a trained run and writes RUN_DIR/eval.json.
 
     Always: the ELBO and its terms on `split` (one z per image), the reconstruction error, the
@@ -53,8 +54,9 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     Variants without a density (autoencoders) have no ELBO or IWAE: 'objective' holds their
     loss terms instead, and 'iwae' says why it is absent. `metrics`: disentanglement
     metrics from DISENTANGLEMENT_METRICS, on datasets with ground-truth factors (`sprites`),
-    with disentanglement_lib's defaults unless `num_points` scales the numbers of points down.
-    Every entry records how it was computed (k, number of examples, seed, checkpoint step).
+    with disentanglement_lib's defaults unless `num_points` scales the numbers of points down;
+    metric_classifier: the logistic regression of explicitness and the BetaVAE score,
+    'liblinear_ovr' (the published study's) or 'multinomial' (scikit-learn >= 1.5's). Every entry records how it was computed (k, number of examples, seed, checkpoint step).
     sampler: with sample_quality, generate from this fitted sampler (RUN_DIR/samplers/<sampler>/)
     instead of the prior. A model with codes also gets its codebook usage on the split
     ('codebook': codes used, perplexity, dead codes).
@@ -101,7 +103,7 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     if hasattr(run.model, "encode_codes"):
         result["codebook"] = codebook_diagnostics(run.model, run.params, run.test_images)
     if metrics:
-        result["disentanglement"] = _disentanglement(run, metrics, seed, num_points)
+        result["disentanglement"] = _disentanglement(run, metrics, seed, num_points, metric_classifier)
     if sample_quality:  # fd_classifier, precision/recall, label bias, CAS (see vae.quality)
         result["sample_quality"] = run_sample_quality(run, num_samples=sample_quality_samples, seed=seed,
                                                       sampler=sampler, verbose=True)
@@ -112,16 +114,16 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     return result
 
 
-def _disentanglement(run, metrics, seed: int, num_points: int | None) -> dict:
+def _disentanglement(run, metrics, seed: int, num_points: int | None, classifier: str) -> dict:
     if run.config.data.name != "sprites":
         raise ValueError(f"disentanglement metrics need a dataset with ground-truth factors that can be rendered "
                          f"(the built-in 'sprites'); this run used {run.config.data.name!r}")
     if getattr(run.model, "num_classes", 0):
         raise ValueError("disentanglement metrics take the encoder mean of images alone; conditional models need labels")
-    overrides = {}
+    overrides = {"classifier": classifier}
     if num_points:
-        overrides = {"num_train": num_points, "num_eval": max(num_points // 2, 1), "num_test": max(num_points // 2, 1),
-                     "num_variance_estimate": num_points}
+        overrides.update(num_train=num_points, num_eval=max(num_points // 2, 1), num_test=max(num_points // 2, 1),
+                         num_variance_estimate=num_points)
     accepted = set().union(*(inspect.signature(METRICS[m]).parameters for m in metrics))
     overrides = {k: v for k, v in overrides.items() if k in accepted}
     return compute_all(encoder_mean_fn(run.model, run.params), Sprites(), seed=seed, metrics=tuple(metrics), **overrides)
