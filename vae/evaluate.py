@@ -56,7 +56,8 @@ def evaluate_run(run_dir: str, *, iwae_samples: int = 5000, metrics: tuple[str, 
     metrics from DISENTANGLEMENT_METRICS, on datasets with ground-truth factors (`sprites`),
     with disentanglement_lib's defaults unless `num_points` scales the numbers of points down;
     metric_classifier: the logistic regression of explicitness and the BetaVAE score,
-    'liblinear_ovr' (the published study's) or 'multinomial' (scikit-learn >= 1.5's). Every entry records how it was computed (k, number of examples, seed, checkpoint step).
+    'liblinear_ovr' (the published study's) or 'multinomial' (scikit-learn >= 1.5's). Every entry
+    records how it was computed (k, number of examples, seed, checkpoint step).
     sampler: with sample_quality, generate from this fitted sampler (RUN_DIR/samplers/<sampler>/)
     instead of the prior. A model with codes also gets its codebook usage on the split
     ('codebook': codes used, perplexity, dead codes).
