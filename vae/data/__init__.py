@@ -9,6 +9,9 @@ embeddings) held as [N, 1, 1, D]. Any other name is a tensorflow-datasets name (
 data without TensorFlow. Every dataset states what its values are (`DatasetInfo.values`: '8bit'
 for mnist5k and 8-bit TFDS images, 'binary' for sprites and binarized_mnist, 'continuous' for
 real-valued data), which decides whether bits/dim take the 8-bit dequantization offset.
+A folder written by `vae prepare` (`vae.data.prepare`, array_record files) is a prepared
+dataset: `load` reads its splits whole, `stream_split` hands training its rows batch by batch
+(`vae.data.stream`).
 """
 
 from __future__ import annotations
