@@ -264,3 +264,30 @@ def test_factor_dims_finds_the_dimension_that_copies_each_factor():
     assert info["factor_names"] == ["factor 0", "factor 1"]
     with pytest.raises(ValueError, match="ground-truth factors"):
         _explorer().factor_dims()
+
+
+def test_disentanglement_lib_traversal_ranges_against_their_closed_forms(ex):
+    from scipy.stats import norm
+
+    mean, var = ex.posterior()
+    loc, scale = mean.mean(0), np.sqrt(mean.var(0) + var.mean(0))     # the aggregate posterior's
+    probs = np.linspace(0.025, 0.975, 5)
+    expected = {
+        "std_gaussian": np.tile(norm.ppf(probs), (2, 1)),
+        "fitted_gaussian": norm.ppf(probs[None, :], loc=loc[[1, 3], None], scale=scale[[1, 3], None]),
+        "fixed_interval": np.tile(np.linspace(-2, 2, 5), (2, 1)),
+        "conf_interval": loc[[1, 3], None] + np.linspace(-2, 2, 5)[None, :] * scale[[1, 3], None],
+        "minmax": np.linspace(mean[:, [1, 3]].min(0), mean[:, [1, 3]].max(0), 5, axis=1),
+    }
+    for mode, values in expected.items():
+        t = ex.traverse(ex.images[2], dims=[1, 3], num=5, range_mode=mode)
+        np.testing.assert_allclose(t.values, values, rtol=1e-5, atol=1e-6, err_msg=mode)
+        np.testing.assert_allclose(t.codes[:, :, [1, 3]][[0, 1], :, [0, 1]], values, rtol=1e-5, atol=1e-6)
+        assert t.range_mode == mode and len(t.column_labels) == 5
+    bare = Explorer(ex.model, ex.params)
+    np.testing.assert_allclose(bare.traverse(None, dims=[0], num=5, range_mode="fixed_interval").values[0],
+                               np.linspace(-2, 2, 5))
+    with pytest.raises(ValueError, match="needs data"):
+        bare.traverse(None, range_mode="minmax")
+    with pytest.raises(ValueError, match="quantiles must satisfy 0 < low < high < 1"):
+        ex.traverse(0, range_mode="std_gaussian", quantiles=(0.0, 1.0))

@@ -5,13 +5,17 @@ the explorer's encode/decode and the statistics of its held data."""
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from typing import Sequence
 
 import numpy as np
 
 from vae.explore.geometry import gaussian_grid, lerp, slerp
 
-RANGE_MODES = ("std", "values", "quantile")
+RANGE_MODES = ("std", "values", "quantile", "std_gaussian", "fitted_gaussian", "fixed_interval", "conf_interval",
+               "minmax")
+# disentanglement_lib's five traversal animations (visualize_model.py), as static rows of values
+DLIB_MODES = RANGE_MODES[3:]
 INTERPOLATION_METHODS = ("linear", "slerp")
 
 
@@ -110,7 +114,16 @@ class LatentPaths:
             of that dim on the data when the explorer has data, of the *prior* otherwise;
           'quantile': the aggregate posterior means' quantiles of that dim on the data, evenly
             spaced in probability over `quantiles` (2.5 % .. 97.5 % by default);
-          'values': `values` as given: [num] shared by every dim, or [len(dims), num].
+          'values': `values` as given: [num] shared by every dim, or [len(dims), num];
+          disentanglement_lib's five animation ranges, as `num` evenly spaced values (static
+          rows, not its cycles that start at the base's value; loc, scale: the aggregate
+          posterior's mean and sqrt(Var[mu] + E[sigma^2]) of the dim, needing data):
+            'std_gaussian'    standard normal quantiles at probabilities evenly spaced over
+                              `quantiles` (its ends: the normal's 0 and 1 quantiles are infinite),
+            'fitted_gaussian' the same quantiles of N(loc, scale^2),
+            'fixed_interval'  [-2, 2],
+            'conf_interval'   [loc - 2 scale, loc + 2 scale],
+            'minmax'          [min, max] of the posterior means on the data.
         relative: add the values to the base's own coordinate instead of setting it to them
           (for 'std' the range is then base ± span·std).
         """
@@ -153,6 +166,8 @@ class LatentPaths:
             vals = centre[:, None] + offsets[None, :] * np.asarray(std)[dims, None]
             centre_name = "base" if relative else "μ"
             column_labels = [f"{o:+.3g}σ" if abs(o) > 1e-12 else centre_name for o in offsets]
+        elif mode in DLIB_MODES:
+            vals, column_labels = self._dlib_range(mode, dims, num, quantiles)
         else:  # quantile
             self._require_data("range_mode='quantile'")
             if num < 2:
@@ -174,6 +189,32 @@ class LatentPaths:
         return Traversal(codes=codes, images=images, dims=dims, values=vals,
                          kl=None if kl_all is None else kl_all[dims], base=base_code.astype(np.float32),
                          range_mode=mode, column_labels=column_labels)
+
+    def _dlib_range(self, mode: str, dims: np.ndarray, num: int, quantiles: tuple[float, float]):
+        """([len(dims), num] values, column labels) of one of disentanglement_lib's ranges."""
+        if num < 2:
+            raise ValueError(f"num={num} must be >= 2")
+        lo, hi = quantiles
+        if not 0.0 < lo < hi < 1.0:
+            raise ValueError(f"quantiles must satisfy 0 < low < high < 1 for range_mode={mode!r}, got {quantiles}")
+        probs = np.linspace(lo, hi, num)
+        if mode == "fixed_interval":
+            return np.broadcast_to(np.linspace(-2.0, 2.0, num), (dims.size, num)).copy(), \
+                [f"{v:.2g}" for v in np.linspace(-2.0, 2.0, num)]
+        if mode == "std_gaussian":
+            vals = np.array([statistics.NormalDist().inv_cdf(float(p)) for p in probs])
+            return np.broadcast_to(vals, (dims.size, num)).copy(), [f"{100 * p:.3g}%" for p in probs]
+        self._require_data(f"range_mode={mode!r}")
+        loc, scale = (np.asarray(a, np.float64)[dims] for a in self.aggregate_posterior_stats())
+        if mode == "fitted_gaussian":
+            vals = np.array([[statistics.NormalDist(float(m), float(s)).inv_cdf(float(p)) for p in probs]
+                             for m, s in zip(loc, np.maximum(scale, 1e-12))])
+            return vals, [f"{100 * p:.3g}%" for p in probs]
+        if mode == "conf_interval":
+            steps = np.linspace(-2.0, 2.0, num)
+            return loc[:, None] + steps[None, :] * scale[:, None], [f"{o:+.2g}σ" for o in steps]
+        means = self.posterior()[0][:, dims]
+        return np.linspace(means.min(0), means.max(0), num, axis=1), ["min"] + [""] * (num - 2) + ["max"]
 
     # ------------------------------------------------------------------ latent arithmetic
 
