@@ -114,4 +114,11 @@ def test_explore_writes_the_requested_figure(tmp_path, capsys):
     assert target.read_bytes()[:4] == b"\x89PNG" and target.stat().st_size > 2000
     assert main(["explore", str(out), "--figure", "bogus"]) == 2
     assert "allowed: samples" in capsys.readouterr().err
+    target = tmp_path / "t.png"
+    assert main(["explore", str(out), "--figure", "traversals", "--range-mode", "minmax", "--out", str(target)]) == 0
+    assert target.read_bytes()[:4] == b"\x89PNG"
+    assert main(["explore", str(out), "--figure", "traversals", "--range-mode", "wide"]) == 2
+    assert "range_mode='wide' is not allowed; choose one of std" in capsys.readouterr().err
+    assert main(["explore", str(out), "--figure", "manifold", "--range-mode", "minmax"]) == 2
+    assert "applies to kind='traversals' only" in capsys.readouterr().err
     assert main(["explore", str(tmp_path / "none"), "--figure", "samples"]) == 2

@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--steps", type=int, default=None, help="values per traversal/interpolation (or images/points)")
     x.add_argument("--seed", type=int, default=0)
     x.add_argument("--step", type=int, default=None, help="checkpoint step (default: best, else latest)")
+    x.add_argument("--range-mode", default=None, help="--figure traversals: the values each dimension takes: "
+                   "std (default), quantile, or disentanglement_lib's std_gaussian, fitted_gaussian, "
+                   "fixed_interval, conf_interval, minmax")
     x.add_argument("--sampler", default=None, help="--figure samples: draw z from this fitted sampler "
                    "(RUN_DIR/samplers/NAME, see `vae fit-sampler`) instead of the prior")
 
@@ -156,6 +159,7 @@ def _explore(args) -> int:
     dims = tuple(int(d) for d in args.dims.split(",")) if args.dims else None
     explorer = None if args.figure == "curves" else Explorer.from_run(args.run_dir, step=args.step)
     fig = make_figure(explorer, args.figure, dims=dims, steps=args.steps, seed=args.seed, run_dir=args.run_dir,
+                      range_mode=args.range_mode,
                       sampler=args.sampler)
     path = save_figure(fig, args.out or os.path.join(args.run_dir, "figures", f"{args.figure}.png"))
     print(f"wrote {path}")

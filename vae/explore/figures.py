@@ -60,18 +60,20 @@ def _interpolation_figure(explorer: Explorer, steps: int, seed: int, num_pairs: 
     return plots.interpolation_strip(images, title=title, originals=originals, ts=np.linspace(0, 1, steps))
 
 
-def _traversal_figure(explorer: Explorer, dims, steps: int, seed: int, max_dims: int = 10):
+def _traversal_figure(explorer: Explorer, dims, steps: int, seed: int, max_dims: int = 10,
+                      range_mode: str | None = None):
     base, what = None, "the zero code"
     if explorer.images is not None:
         base = int(np.random.default_rng(seed).integers(explorer.images.shape[0]))
         what = f"test image {base}"
-    t = explorer.traverse(base, dims=dims, num=steps, num_dims=max_dims)
+    t = explorer.traverse(base, dims=dims, num=steps, num_dims=max_dims, range_mode=range_mode)
     spread = ("aggregate posterior" if explorer.images is not None else "prior")
     title = f"Latent traversals around {what}"
     if dims is None and t.kl is not None:
         title += " (dims with the most KL)"
+    how = (f"mean ± 3 std of the {spread}" if t.range_mode == "std" else f"range_mode {t.range_mode}")
     return plots.traversal_grid(t.images, t.row_labels(), t.column_labels, title=title,
-                                xlabel=f"value of the traversed dimension (mean ± 3 std of the {spread})")
+                                xlabel=f"value of the traversed dimension ({how})")
 
 
 def _default_manifold_dims(explorer: Explorer, dims) -> tuple[int, int]:
@@ -104,14 +106,16 @@ def write_run_figures(explorer: Explorer, out_dir: str | os.PathLike, seed: int 
 
 
 def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | None = None, steps: int | None = None,
-                seed: int = 0, run_dir: str | os.PathLike | None = None, sampler: str | None = None):
+                seed: int = 0, run_dir: str | os.PathLike | None = None, sampler: str | None = None,
+                range_mode: str | None = None):
     """One figure of `kind` (FIGURE_KINDS) as a matplotlib Figure:
 
     samples          64 prior samples (steps: how many, default 64), or samples of the fitted
                      `sampler` (its name in the run's samplers/; the figure's title says which)
     reconstructions  16 held images over their reconstructions
     interpolation    4 pairs of held images (prior samples without data), `steps` columns (10)
-    traversals       `dims` (default: top 10 by KL) around one held image, `steps` columns (9)
+    traversals       `dims` (default: top 10 by KL) around one held image, `steps` columns (9),
+                     values by `range_mode` (Explorer.traverse; default 'std')
     manifold         the decoded grid over two `dims` (default: top 2 by KL), steps x steps (15)
     embedding        2-D view of the held posterior means coloured by label ('auto' method;
                      steps: how many points, default 2000)
@@ -130,6 +134,8 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
         return plots.training_curves(path, title=f"Training curves of {os.path.basename(os.path.abspath(run_dir))}")
     if explorer is None:
         raise ValueError(f"kind={kind!r} needs an Explorer")
+    if range_mode is not None and kind != "traversals":
+        raise ValueError(f"range_mode={range_mode!r} applies to kind='traversals' only, not {kind!r}")
     if sampler is not None and kind != "samples":
         raise ValueError(f"sampler={sampler!r} applies to kind='samples' only, not {kind!r}")
     if kind not in VECTOR_KINDS:
@@ -156,7 +162,7 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
     if kind == "interpolation":
         return _interpolation_figure(explorer, steps or 10, seed)
     if kind == "traversals":
-        return _traversal_figure(explorer, dims, steps or 9, seed)
+        return _traversal_figure(explorer, dims, steps or 9, seed, range_mode=range_mode)
     if kind == "manifold":
         mdims = _default_manifold_dims(explorer, dims)
         m = explorer.manifold(mdims, grid=steps or 15)
