@@ -238,6 +238,10 @@ def test_from_run_errors_name_what_is_missing(tmp_path, run_dir):
 def test_make_figure_every_kind_from_a_run(run_dir, tmp_path):
     ex = Explorer.from_run(run_dir)
     for kind in FIGURE_KINDS:
+        if kind == "analogies":   # an unconditional model on data without factors has none to draw
+            with pytest.raises(ValueError, match="conditional model, or data with ground-truth factors"):
+                make_figure(ex, kind)
+            continue
         fig = make_figure(ex, kind, steps=None if kind not in ("embedding", "manifold") else 9)
         _assert_png(save_figure(fig, tmp_path / f"{kind}.png"))
     _assert_png(save_figure(make_figure(None, "curves", run_dir=run_dir), tmp_path / "curves2.png"))
@@ -291,3 +295,71 @@ def test_disentanglement_lib_traversal_ranges_against_their_closed_forms(ex):
         bare.traverse(None, range_mode="minmax")
     with pytest.raises(ValueError, match="quantiles must satisfy 0 < low < high < 1"):
         ex.traverse(0, range_mode="std_gaussian", quantiles=(0.0, 1.0))
+
+
+def _factor_explorer(n=600):
+    """An explorer whose factor_dims are known: dim 2 copies factor 'shape', dim 0 factor 'size'."""
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, n), rng.integers(0, 6, n)], axis=1)
+    ex = _explorer(n=n, factors=factors)
+    mean = rng.standard_normal((n, LATENT)).astype(np.float32)
+    mean[:, 2], mean[:, 0] = factors[:, 0], factors[:, 1]
+    ex._posterior = (mean, np.ones_like(mean))
+    ex.info = type("Info", (), {"factor_names": ("shape", "size")})()
+    return ex
+
+
+def test_traversal_rows_name_the_factor_each_dim_carries():
+    ex = _factor_explorer()
+    t = ex.traverse(0, dims=[2, 0, 1], num=3)
+    assert [name for name, _ in t.factors] == ["shape", "size", ex.factor_dims()["factor_names"][
+        int(np.argmax(ex.factor_dims()["normalized_mi"][1]))]]
+    np.testing.assert_allclose([mi for _, mi in t.factors[:2]], 1.0, atol=1e-9)
+    labels = t.row_labels()
+    assert labels[0].startswith("z2 (KL ") and labels[0].endswith("\nshape 1.00")
+    assert labels[1].endswith("\nsize 1.00")
+    # without factors the rows keep their plain labels
+    assert _explorer().traverse(0, dims=[1], num=3).row_labels()[0].count("\n") == 0
+
+
+def test_analogies_decode_each_style_code_with_every_label(tmp_path):
+    model = build_model(ModelConfig(name="cvae", latent_dim=LATENT, hidden=(32,)), SHAPE, num_classes=3)
+    params = init_params(model, SHAPE, jax.random.PRNGKey(0))
+    rng = np.random.default_rng(1)
+    images = (rng.random((12, *SHAPE)) < 0.5).astype(np.float32)
+    labels = (np.arange(12) % 3).astype(np.int32)
+    ex = Explorer(model, params, data=(images, labels))
+    a = ex.analogies(rows=[4, 7])
+    assert a.images.shape == (2, 4, *SHAPE) and a.rows.tolist() == [4, 7] and a.labels.tolist() == [1, 1]
+    np.testing.assert_array_equal(a.images[:, 0], images[[4, 7]])
+    z = ex.encode(images[[4, 7]], labels[[4, 7]])[0]
+    for c in range(3):
+        np.testing.assert_allclose(a.images[:, 1 + c], ex.decode(z, np.full(2, c, np.int32)), atol=1e-6)
+    # decoded with its own label, the style code gives back the reconstruction
+    np.testing.assert_allclose(a.images[:, 2], ex.reconstruct(images[[4, 7]], labels[[4, 7]]), atol=1e-6)
+    assert ex.analogies(num=5, seed=3).rows.size == 5
+    _assert_png(save_figure(make_figure(ex, "analogies", steps=3), tmp_path / "analogies.png"))
+    with pytest.raises(ValueError, match="rows must be indices in 0..11"):
+        ex.analogies(rows=[12])
+    with pytest.raises(ValueError, match="conditional model.*swap_factors"):
+        _explorer().analogies()
+
+
+def test_swap_factors_takes_the_factors_dims_from_the_second_image(tmp_path):
+    ex = _factor_explorer()
+    s = ex.swap_factors(pairs=[[0, 1], [5, 9]], min_mi=0.5)
+    assert s.factors == ["shape", "size"] and s.dims == {"shape": [2], "size": [0]}
+    assert s.images.shape == (2, 4, *SHAPE)
+    np.testing.assert_array_equal(s.images[:, 0], ex.images[[0, 5]])
+    np.testing.assert_array_equal(s.images[:, 1], ex.images[[1, 9]])
+    za, zb = ex.encode(ex.images[[0, 5]])[0], ex.encode(ex.images[[1, 9]])[0]
+    for j, d in enumerate((2, 0)):
+        code = za.copy()
+        code[:, d] = zb[:, d]
+        np.testing.assert_allclose(s.images[:, 2 + j], ex.decode(code), atol=1e-6)
+    assert ex.swap_factors(["size"], num=3).images.shape == (3, 3, *SHAPE)
+    _assert_png(save_figure(make_figure(ex, "analogies", steps=2), tmp_path / "swaps.png"))
+    with pytest.raises(ValueError, match=r"unknown factors \['colour'\]; this data's factors: shape, size"):
+        ex.swap_factors(["colour"])
+    with pytest.raises(ValueError, match="pairs must be"):
+        ex.swap_factors(pairs=[[0, 600]])

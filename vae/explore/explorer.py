@@ -1,5 +1,6 @@
 """The latent-space explorer: encode, decode, sample, rank dimensions, embed a split in 2-D and
-look for memorized samples; interpolation and traversals come from `LatentPaths`.
+look for memorized samples; interpolation and traversals come from `LatentPaths`, analogies and
+factor swaps from `StyleContent`.
 
     ex = Explorer.from_run("runs/quickstart")            # best checkpoint, test split as evaluated
     t = ex.traverse(ex.images[0])                        # top-KL dims of the first test image
@@ -21,6 +22,7 @@ import jax
 import numpy as np
 
 from vae.data.sprites import SHAPE_NAMES
+from vae.explore.analogies import StyleContent
 from vae.explore.geometry import nearest_neighbours
 from vae.explore.paths import Embedding, LatentPaths
 from vae.metrics.disentanglement import discrete_entropy, discrete_mutual_info, histogram_discretize
@@ -34,7 +36,7 @@ EMBEDDING_METHODS = ("auto", "latent", "pca", "tsne")
 _RANK_MAX_POINTS = 5000  # latent_diagnostics' mutual information is O(N^2 d): rank on at most this many
 
 
-class Explorer(LatentPaths):
+class Explorer(LatentPaths, StyleContent):
     """Latent-space tools for a trained model.
 
     model, params: a VAE-like linen module and its params.

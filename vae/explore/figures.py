@@ -12,7 +12,8 @@ import numpy as np
 from vae import plots
 from vae.explore.explorer import Explorer
 
-FIGURE_KINDS = ("samples", "reconstructions", "interpolation", "traversals", "manifold", "embedding", "curves")
+FIGURE_KINDS = ("samples", "reconstructions", "interpolation", "traversals", "manifold", "embedding", "curves",
+                "analogies")
 VECTOR_KINDS = ("embedding", "curves")   # the kinds that draw no decoded images: all vector data allow
 
 
@@ -76,6 +77,23 @@ def _traversal_figure(explorer: Explorer, dims, steps: int, seed: int, max_dims:
                                 xlabel=f"value of the traversed dimension ({how})")
 
 
+def _analogies_figure(explorer: Explorer, steps: int | None, seed: int):
+    if explorer.num_classes:
+        a = explorer.analogies(num=steps or 8, seed=seed)
+        names = explorer.label_names() or [str(c) for c in range(explorer.num_classes)]
+        return plots.traversal_grid(a.images, [f"row {r} (label {names[int(y)]})" for r, y in zip(a.rows, a.labels)],
+                                    ["image", *names], title="Analogies: each image's style code decoded with "
+                                    "every label (Kingma et al. 2014, fig. 5)", xlabel="label decoded with")
+    if explorer.factors is None:
+        raise ValueError("kind='analogies' needs a conditional model, or data with ground-truth factors (sprites) "
+                         "for factor swaps")
+    s = explorer.swap_factors(num=steps or 6, seed=seed)
+    cols = ["a", "b", *[f"{f} of b ({', '.join(f'z{d}' for d in s.dims[f]) or 'no dim'})" for f in s.factors]]
+    return plots.traversal_grid(s.images, [f"rows {a}, {b}" for a, b in s.pairs], cols,
+                                title="Factor swaps: image a with the latent dims carrying each factor taken from b",
+                                xlabel="column: which factor's dims come from b")
+
+
 def _default_manifold_dims(explorer: Explorer, dims) -> tuple[int, int]:
     if dims is not None:
         dims = tuple(int(k) for k in dims)
@@ -121,6 +139,10 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
                      steps: how many points, default 2000)
     curves           training curves from RUN_DIR/metrics.jsonl (run_dir, else explorer.run_dir;
                      explorer may be None)
+    analogies        a conditional model: `steps` held images (8), each one's style decoded with
+                     every label (Explorer.analogies); an unconditional model on data with
+                     factors: `steps` pairs (6), the first with the dims of each factor taken
+                     from the second (Explorer.swap_factors)
     """
     if kind not in FIGURE_KINDS:
         raise ValueError(f"unknown figure kind {kind!r}; allowed: {', '.join(FIGURE_KINDS)}")
@@ -163,6 +185,8 @@ def make_figure(explorer: Explorer | None, kind: str, *, dims: Sequence[int] | N
         return _interpolation_figure(explorer, steps or 10, seed)
     if kind == "traversals":
         return _traversal_figure(explorer, dims, steps or 9, seed, range_mode=range_mode)
+    if kind == "analogies":
+        return _analogies_figure(explorer, steps, seed)
     if kind == "manifold":
         mdims = _default_manifold_dims(explorer, dims)
         m = explorer.manifold(mdims, grid=steps or 15)

@@ -25,7 +25,9 @@ class Traversal:
     dims [len(dims)] the varied dimensions; values [len(dims), num] the values each took;
     kl [len(dims)] their mean KL (nats) on the explorer's data, or None without data (or for a
     point-mass posterior, which has no KL);
-    base [d] the fixed code; column_labels: one label per column for figures."""
+    base [d] the fixed code; column_labels: one label per column for figures;
+    factors [len(dims)]: on data with ground-truth factors, (name, normalized MI) of the factor
+    each dim carries most (Explorer.factor_dims), else None."""
 
     codes: np.ndarray
     images: np.ndarray
@@ -35,12 +37,16 @@ class Traversal:
     base: np.ndarray
     range_mode: str
     column_labels: list[str]
+    factors: list[tuple[str, float]] | None = None
 
     def row_labels(self) -> list[str]:
-        """'z3 (KL 2.41)' per row ('z3' without data)."""
-        if self.kl is None:
-            return [f"z{int(d)}" for d in self.dims]
-        return [f"z{int(d)} (KL {float(k):.2f})" for d, k in zip(self.dims, self.kl)]
+        """'z3 (KL 2.41)' per row ('z3' without data), with the factor the dim carries most when
+        known: 'z3 (KL 2.41)\npos_x 0.62'."""
+        labels = [f"z{int(d)}" if self.kl is None else f"z{int(d)} (KL {float(k):.2f})"
+                  for d, k in zip(self.dims, self.kl if self.kl is not None else self.dims)]
+        if self.factors is not None:
+            labels = [f"{label}\n{name} {mi:.2f}" for label, (name, mi) in zip(labels, self.factors)]
+        return labels
 
 
 @dataclasses.dataclass
@@ -186,9 +192,14 @@ class LatentPaths:
             codes[r, :, k] = vals[r]
         codes = codes.astype(np.float32)
         images = self.decode(codes.reshape(-1, d), y).reshape(*codes.shape[:2], *self.image_shape)
+        factors = None
+        if self.images is not None and self.factors is not None:
+            info = self.factor_dims()
+            best = np.argmax(info["normalized_mi"][dims], axis=1)
+            factors = [(info["factor_names"][j], float(info["normalized_mi"][k, j])) for k, j in zip(dims, best)]
         return Traversal(codes=codes, images=images, dims=dims, values=vals,
                          kl=None if kl_all is None else kl_all[dims], base=base_code.astype(np.float32),
-                         range_mode=mode, column_labels=column_labels)
+                         range_mode=mode, column_labels=column_labels, factors=factors)
 
     def _dlib_range(self, mode: str, dims: np.ndarray, num: int, quantiles: tuple[float, float]):
         """([len(dims), num] values, column labels) of one of disentanglement_lib's ranges."""

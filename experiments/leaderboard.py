@@ -1,0 +1,288 @@
+"""The leaderboard: every mnist5k preset trained on one shared budget with several seeds and
+evaluated the same way.
+
+    python -m experiments.leaderboard [--quick] [--out DIR] [--results DIR] [--seeds 0,1,2]
+                                      [--steps N] [--iwae-samples K] [--presets a,b,...]
+
+Each (preset, seed) trains in DIR/<preset>/seed<S> with the preset's model and objective and the
+shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at its last step:
+
+* `vae evaluate` (vae.evaluate.evaluate_run): test ELBO, IWAE log p(x) with k = --iwae-samples
+  (1,000) where the variant has a density, reconstruction error (mean squared error per image),
+  active units;
+* fd_classifier / precision / recall (k = 3; vae.quality.sample_quality, no CAS) of N samples
+  from the model's own prior against the test split;
+* the same sample-quality metrics with each fitted sampler that applies to the model (SAMPLERS:
+  gmm and maf for continuous latents, code_prior or pixelcnn for codes, the manifold mixtures on
+  spheres and hyperbolic balls), fitted with its defaults on the training split; the best of them
+  by fd_classifier is the row's "best sampler" (chosen on the same test split it is scored on,
+  which favours it slightly; said in the table);
+* parameters, steps/s and wall time from the run's summary.
+
+Resumable: a (preset, seed) whose result.json matches its settings is reused; a run cut off during
+training resumes from its last checkpoint. Writes RESULTS/leaderboard.json (every number with how
+it was computed: k, seeds, budget, toolkit version, commit), leaderboard.md (mean +- std over
+seeds) and leaderboard.png (NLL against fd_classifier, one point per preset).
+--quick: tiny budgets and two presets, for the test suite (its numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vae.config import apply_overrides
+from vae.evaluate import evaluate_run
+from vae.plots import save_figure
+from vae.presets import get_preset, list_presets
+from vae.quality import sample_quality
+from vae.run import train
+from vae.samplers import SamplerError, fit_sampler, fitted_samplers, load_sampler
+from vae.samplers.store import StaleSamplerError
+from vae.trained import load_run
+from vae.trained.classifier import load_or_train_classifier
+from vae.trained.rundir import checkpoint_steps
+from vae.version import __version__
+
+BUDGET = {"steps": 6000, "batch": 128}
+SAMPLERS = ("gmm", "maf", "code_prior", "pixelcnn", "hypersphere", "poincare")
+QUICK = {"presets": ("quickstart", "ae_mnist5k", "vqvae_mnist5k"), "steps": 20, "batch": 32, "seeds": (0, 1), "iwae": 5,
+         "samples": 64}
+QUICK_TRAIN = ["train.final_iwae_samples=0", "train.num_samples=4", "data.train_split=train[:512]",
+               "data.test_split=test[:128]", "model.hidden=[32]"]
+QUICK_SAMPLER = {"gmm": {"components": 2}, "maf": {"steps": 5, "layers": 1, "hidden": (8,)},
+                 "code_prior": {"steps": 5, "width": 16, "heads": 2, "depth": 1}}
+
+
+def mnist5k_presets() -> list[str]:
+    """Every registered preset that trains on the built-in mnist5k."""
+    return [name for name, _ in list_presets() if get_preset(name).data.name == "mnist5k"]
+
+
+def run_config(preset: str, seed: int, steps: int, batch: int, quick: bool):
+    """The preset with the shared budget and the seed (its model, objective and optimizer kept)."""
+    overrides = [f"seed={seed}", f"train.steps={steps}", f"train.batch_size={batch}",
+                 f"train.eval_every={steps}", "train.progress=false"]
+    cfg = get_preset(preset)
+    if cfg.objective.kl_warmup_steps > steps:   # a warm-up longer than the budget would never end
+        overrides.append(f"objective.kl_warmup_steps={steps // 2}")
+    return apply_overrides(cfg, overrides + (QUICK_TRAIN if quick else []))
+
+
+def _sampler_record(run, name: str, quick: bool, seed: int) -> dict | None:
+    """The fitted sampler's record (fitting it when missing or stale), None when it does not apply."""
+    if name in fitted_samplers(run.run_dir):
+        try:
+            return load_sampler(run, name).record
+        except (StaleSamplerError, SamplerError):
+            pass
+    try:
+        return fit_sampler(run, name, QUICK_SAMPLER.get(name, {}) if quick else None, seed=seed)
+    except SamplerError:
+        return None
+
+
+def _quality(q: dict) -> dict:
+    return {"fd_classifier": float(q["fd_classifier"]), "precision": float(q["precision"]),
+            "recall": float(q["recall"])}
+
+
+def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: int, samples: int,
+            quick: bool) -> dict:
+    """Trains (or reuses) one (preset, seed) and evaluates it; returns its result record."""
+    run_dir = os.path.join(out, preset, f"seed{seed}")
+    record_path = os.path.join(run_dir, "result.json")
+    key = {"preset": preset, "seed": seed, "steps": steps, "batch": batch, "iwae_samples": iwae,
+           "samples": samples, "quick": quick}
+    if os.path.isfile(record_path):
+        with open(record_path) as f:
+            record = json.load(f)
+        if record.get("key") == key:
+            return record
+    cfg = run_config(preset, seed, steps, batch, quick)
+    try:
+        done = checkpoint_steps(run_dir)
+    except FileNotFoundError:
+        done = []
+    if steps not in done:
+        train(cfg, run_dir, resume=bool(done), overwrite=not done)
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+    result = evaluate_run(run_dir, iwae_samples=iwae, step=steps, seed=seed)
+    run = load_run(run_dir, step=steps)
+    classifier = load_or_train_classifier(run, **({"steps": 20} if quick else {}))
+    prior = _quality(sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False))
+    fitted = {}
+    for name in SAMPLERS:
+        start = time.perf_counter()
+        sampler_record = _sampler_record(run, name, quick, seed)
+        if sampler_record is None:
+            continue
+        q = sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False, sampler=name)
+        fitted[name] = {**_quality(q), "seconds": round(time.perf_counter() - start, 1)}
+    best = min(fitted, key=lambda n: fitted[n]["fd_classifier"]) if fitted else None
+    iwae_entry = result.get("iwae", {})
+    record = {
+        "key": key, "variant": cfg.model.name, "run_dir": run_dir,
+        "test_elbo": result.get("elbo", {}).get("elbo"),
+        "iwae_nll": -iwae_entry["log_px"] if "log_px" in iwae_entry else None,
+        "iwae_k": iwae_entry.get("k"), "no_density": iwae_entry.get("absent"),
+        "mse_per_image": result["reconstruction"]["mse_per_image"],
+        "active_units": result["latent"].get("active_units"),
+        "prior": prior, "samplers": fitted, "best_sampler": best,
+        "num_params": summary.get("num_params"), "steps_per_s": summary.get("train_steps_per_s"),
+        "wall_time_s": summary.get("wall_time_s"),
+    }
+    with open(record_path + ".tmp", "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(record_path + ".tmp", record_path)
+    return record
+
+
+# (column, how to read it from a record) for the table and the JSON summary
+COLUMNS = (
+    ("test ELBO", lambda r: r["test_elbo"]),
+    ("IWAE NLL", lambda r: r["iwae_nll"]),
+    ("MSE/image", lambda r: r["mse_per_image"]),
+    ("fd prior", lambda r: r["prior"]["fd_classifier"]),
+    ("prec prior", lambda r: r["prior"]["precision"]),
+    ("rec prior", lambda r: r["prior"]["recall"]),
+    ("fd best", lambda r: r["samplers"][r["best_sampler"]]["fd_classifier"] if r["best_sampler"] else None),
+    ("prec best", lambda r: r["samplers"][r["best_sampler"]]["precision"] if r["best_sampler"] else None),
+    ("rec best", lambda r: r["samplers"][r["best_sampler"]]["recall"] if r["best_sampler"] else None),
+    ("active", lambda r: r["active_units"]),
+    ("params", lambda r: r["num_params"]),
+    ("steps/s", lambda r: r["steps_per_s"]),
+    ("wall s", lambda r: r["wall_time_s"]),
+)
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """One row per preset: mean and std over seeds of every column (None where a column does not
+    apply), the seeds and the best samplers chosen."""
+    rows = []
+    for preset in dict.fromkeys(r["key"]["preset"] for r in records):
+        mine = [r for r in records if r["key"]["preset"] == preset]
+        row = {"preset": preset, "variant": mine[0]["variant"], "seeds": [r["key"]["seed"] for r in mine],
+               "best_samplers": sorted({r["best_sampler"] for r in mine if r["best_sampler"]})}
+        for col, read in COLUMNS:
+            values = [read(r) for r in mine]
+            if any(v is None for v in values):
+                row[col] = None
+                continue
+            values = np.asarray(values, np.float64)
+            row[col] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        rows.append(row)
+    return rows
+
+
+def _cell(value, col: str) -> str:
+    if value is None:
+        return "—"
+    digits = 0 if col in ("params", "wall s") else (3 if col.startswith(("prec", "rec")) else 1)
+    mean, std = value["mean"], value["std"]
+    if col == "params":
+        return f"{mean / 1e6:.2f}M"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown(rows: list[dict], budget: str) -> str:
+    """The table: one line per preset, each cell mean ± std over seeds."""
+    cols = [c for c, _ in COLUMNS]
+    lines = [f"Budget: {budget}. Each cell: mean ± std over seeds. NLL: -IWAE log p(x) in nats (— where the "
+             "variant has no density). fd: fd_classifier (Fréchet distance in the dataset classifier's features); "
+             "'best': the fitted sampler with the lowest fd, chosen on the test split it is scored on.", "",
+             "| preset | variant | best sampler | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    for row in sorted(rows, key=lambda r: (r["IWAE NLL"] or {"mean": np.inf})["mean"]):
+        cells = [_cell(row[c], c) for c in cols]
+        lines.append(f"| {row['preset']} | {row['variant']} | {', '.join(row['best_samplers']) or '—'} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(rows: list[dict]) -> Figure:
+    """IWAE NLL against fd_classifier (best sampler, else the prior), one point per preset with a
+    density, error bars: std over seeds."""
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    ax = fig.subplots()
+    for i, row in enumerate(r for r in rows if r["IWAE NLL"] is not None):
+        fd = row["fd best"] or row["fd prior"]
+        ax.errorbar(fd["mean"], row["IWAE NLL"]["mean"], xerr=fd["std"], yerr=row["IWAE NLL"]["std"], fmt="o",
+                    ms=4, color=f"C{i % 10}", capsize=2)
+        ax.annotate(row["preset"].replace("_mnist5k", ""), (fd["mean"], row["IWAE NLL"]["mean"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("fd_classifier of samples (best fitted sampler, else prior); lower is better")
+    ax.set_ylabel("test NLL, -IWAE log p(x) (nats); lower is better")
+    ax.set_title("mnist5k leaderboard: likelihood against sample quality (mean ± std over seeds)", fontsize=10)
+    return fig
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/leaderboard", help="where the runs go")
+    parser.add_argument("--results", default="results", help="where the json, table and figure go")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=None, help=f"training steps per run ({BUDGET['steps']})")
+    parser.add_argument("--iwae-samples", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=1000, help="generated images per sample-quality score")
+    parser.add_argument("--presets", default="", help="comma-separated presets (default: every mnist5k preset)")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the harness)")
+    args = parser.parse_args(argv)
+    steps, batch = (QUICK["steps"], QUICK["batch"]) if args.quick else (BUDGET["steps"], BUDGET["batch"])
+    steps = args.steps or steps
+    iwae = QUICK["iwae"] if args.quick else args.iwae_samples
+    samples = QUICK["samples"] if args.quick else args.samples
+    seeds = QUICK["seeds"] if args.quick else tuple(int(s) for s in args.seeds.split(","))
+    known = mnist5k_presets()
+    presets = [p for p in args.presets.split(",") if p] or (list(QUICK["presets"]) if args.quick else known)
+    unknown = [p for p in presets if p not in known]
+    if unknown:
+        raise SystemExit(f"not mnist5k presets: {', '.join(unknown)}; choose from {', '.join(known)}")
+    start = time.perf_counter()
+    records = []
+    for preset in presets:
+        for seed in seeds:
+            records.append(run_one(preset, seed, args.out, steps=steps, batch=batch, iwae=iwae, samples=samples,
+                                   quick=args.quick))
+            r = records[-1]
+            print(json.dumps({"preset": preset, "seed": seed, "iwae_nll": r["iwae_nll"],
+                              "fd_prior": r["prior"]["fd_classifier"], "best_sampler": r["best_sampler"]}), flush=True)
+    budget = (f"{steps} steps of batch {batch} per run (each preset's own optimizer), seeds "
+              f"{', '.join(map(str, seeds))}, IWAE k = {iwae}, {samples} samples per sample-quality score"
+              + (" (--quick: numbers mean nothing)" if args.quick else ""))
+    rows = summarize(records)
+    board = {"budget": {"steps": steps, "batch": batch, "seeds": list(seeds), "iwae_samples": iwae,
+                        "samples": samples, "quick": args.quick},
+             "how": "vae.evaluate.evaluate_run at each run's last step (test ELBO, IWAE, reconstruction, active "
+                    "units, sample quality from the prior) and vae.quality.sample_quality with each fitted sampler "
+                    "of SAMPLERS that applies, fitted with its defaults on the training split; fd_classifier, "
+                    "precision/recall with k = 3 against the test split",
+             "toolkit_version": __version__, "commit": _commit(), "machine": platform.machine(),
+             "wall_seconds_this_call": round(time.perf_counter() - start, 1), "rows": rows, "runs": records}
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "leaderboard.json"), "w") as f:
+        json.dump(board, f, indent=1)
+    with open(os.path.join(args.results, "leaderboard.md"), "w") as f:
+        f.write(markdown(rows, budget))
+    save_figure(figure(rows), os.path.join(args.results, "leaderboard.png"))
+    print(markdown(rows, budget))
+    return board
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""experiments.leaderboard --quick: the harness and its table end to end (its numbers mean nothing)."""
+
+import json
+import math
+import os
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # `pytest` alone does not put the root there
+from experiments import leaderboard  # noqa: E402
+
+
+def test_presets_are_the_mnist5k_ones_and_the_budget_is_shared():
+    presets = leaderboard.mnist5k_presets()
+    assert "quickstart" in presets and "vqvae_map_mnist5k" in presets
+    assert "conv_sprites" not in presets and "nvae_cifar10" not in presets
+    for name in ("quickstart", "ladder_vae_mnist5k"):
+        cfg = leaderboard.run_config(name, 3, 400, 64, False)
+        assert (cfg.seed, cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every) == (3, 400, 64, 400)
+    # a KL warm-up longer than the budget is shortened to half of it
+    assert leaderboard.run_config("ladder_vae_mnist5k", 0, 400, 64, False).objective.kl_warmup_steps == 200
+
+
+def test_unknown_preset_is_refused_naming_it(tmp_path):
+    with pytest.raises(SystemExit, match="not mnist5k presets: conv_sprites"):
+        leaderboard.main(["--presets", "conv_sprites", "--out", str(tmp_path), "--results", str(tmp_path)])
+
+
+def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path):
+    out, results = str(tmp_path / "runs"), str(tmp_path / "results")
+    board = leaderboard.main(["--quick", "--out", out, "--results", results])
+    assert [(r["key"]["preset"], r["key"]["seed"]) for r in board["runs"]] == [
+        ("quickstart", 0), ("quickstart", 1), ("ae_mnist5k", 0), ("ae_mnist5k", 1), ("vqvae_mnist5k", 0),
+        ("vqvae_mnist5k", 1)]
+    vae_runs, ae_runs, vq_runs = board["runs"][:2], board["runs"][2:4], board["runs"][4:]
+    for r in vae_runs:
+        assert sorted(r["samplers"]) == ["gmm", "maf"] and r["best_sampler"] in ("gmm", "maf")
+        assert r["iwae_k"] == 5 and r["iwae_nll"] > 0 and math.isfinite(r["test_elbo"])
+        assert r["best_sampler"] == min(r["samplers"], key=lambda n: r["samplers"][n]["fd_classifier"])
+    for r in ae_runs:   # no density: no ELBO or NLL, and the table says so
+        assert r["iwae_nll"] is None and r["test_elbo"] is None and "density" in r["no_density"]
+        assert sorted(r["samplers"]) == ["gmm", "maf"]
+    for r in vq_runs:   # codes: the code prior is its sampler; the uniform code prior gives it a bound
+        assert sorted(r["samplers"]) == ["code_prior"] and r["best_sampler"] == "code_prior"
+        assert r["iwae_nll"] > 0 and r["no_density"] is None
+    for r in board["runs"]:
+        assert 0 <= r["prior"]["precision"] <= 1 and r["num_params"] > 0 and r["mse_per_image"] > 0
+    rows = {row["preset"]: row for row in board["rows"]}
+    nll = [r["iwae_nll"] for r in vae_runs]
+    assert rows["quickstart"]["IWAE NLL"]["mean"] == pytest.approx(sum(nll) / 2)
+    assert rows["quickstart"]["IWAE NLL"]["std"] == pytest.approx(abs(nll[0] - nll[1]) / math.sqrt(2))
+    assert rows["ae_mnist5k"]["IWAE NLL"] is None and rows["ae_mnist5k"]["fd best"] is not None
+    with open(os.path.join(results, "leaderboard.json")) as f:
+        saved = json.load(f)
+    assert saved["rows"] == board["rows"] and saved["budget"]["seeds"] == [0, 1] and saved["toolkit_version"]
+    table = open(os.path.join(results, "leaderboard.md")).read()
+    assert "| quickstart | vae |" in table and "| vqvae_mnist5k | vqvae | code_prior |" in table
+    assert "| ae_mnist5k | ae | " in table and "| — |" in table and " ± " in table
+    assert os.path.getsize(os.path.join(results, "leaderboard.png")) > 10_000
+    # a second call reuses every finished (preset, seed): nothing is trained, fitted or scored again
+    record = os.path.join(out, "quickstart", "seed0", "result.json")
+    mtime = os.path.getmtime(record)
+    again = leaderboard.main(["--quick", "--out", out, "--results", results, "--presets", "quickstart"])
+    assert os.path.getmtime(record) == mtime and again["rows"][0] == board["rows"][0]
