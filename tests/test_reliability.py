@@ -87,9 +87,11 @@ def test_batch_splits_auto_and_explicit_values():
     from vae.run import batch_splits
 
     assert jax.default_backend() == "cpu"
-    assert batch_splits(0, "conv", ELBO(), 1, 128) == 2  # auto on the CPU: two halves for conv nets
-    assert batch_splits(0, "burgess", IWAE(), 1, 64) == 2
-    assert batch_splits(0, "resnet", ELBO(beta=4.0), 1, 32) == 2
+    assert batch_splits(0, "conv", ELBO(), 1, 128) == 2  # auto on the CPU: halves for the conv nets
+    assert batch_splits(0, "burgess", IWAE(), 1, 64) == 4  # four parts of >= 16 rows for Burgess, ResNet
+    assert batch_splits(0, "resnet", ELBO(beta=4.0), 1, 64) == 4
+    assert batch_splits(0, "resnet", ELBO(beta=4.0), 1, 32) == 2   # four parts would have 8 rows: halves
+    assert batch_splits(0, "burgess", ELBO(), 1, 66) == 2
     assert batch_splits(0, "mlp", ELBO(), 1, 128) == 1  # measured slower for the MLP
     assert batch_splits(0, "conv", FactorVAE(), 1, 128) == 1  # batch statistics
     assert batch_splits(0, "conv", ELBO(free_bits=0.5), 1, 128) == 1

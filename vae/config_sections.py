@@ -352,9 +352,10 @@ class TrainConfig:
     or gradient, keeping the last good checkpoint; `skip` drops such updates and counts them.
     batch_splits: the train step evaluates the objective on this many equal parts of each batch
     (each with its own key; loss and metrics are their means), which lets XLA:CPU run them side
-    by side on its cores. 0 (default, auto): 2 on the CPU backend for the conv, burgess and resnet
-    architectures when one device trains, the objective is per-example (the ELBO without free
-    bits, IWAE) and batch_size is even; 1 otherwise. An explicit n > 1 needs such an objective
+    by side on its cores. 0 (default, auto): on the CPU backend when one device trains, the
+    objective is per-example (the ELBO without free bits, IWAE) and batch_size is even, 4 for the
+    burgess and resnet architectures when batch_size / 4 is a whole number >= 16, else 2 (and 2
+    for conv); 1 otherwise. An explicit n > 1 needs such an objective
     and a batch_size divisible by n (and by n x devices when several train).
     batch_in_step: `on` gathers (and binarizes) each batch inside the train step's program, `off`
     in a small program of its own; `auto` (default) is `on` except in multi-process runs, whose

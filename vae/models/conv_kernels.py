@@ -4,7 +4,8 @@
 computed by `conv_transpose_same` as one matrix product plus a pixel shuffle instead of XLA's
 input-dilated convolution, whose kernel gradient XLA:CPU computes several times slower.
 `MatmulConv` is `nn.Conv` with XLA's forward and kernel gradient and its input gradient (itself a
-transposed convolution) computed the same way (`strided_conv_same`, a custom VJP). Whole train
+transposed convolution) computed the same way (`strided_conv_same`, a custom VJP); on small
+patches (a first layer) it is one product of explicit patches (`patch_conv_same`). Whole train
 steps of the conv nets ran faster this way on the CPU and on an H100 (measured in
 benchmarks/NOTES.md, "Why the conv layers are matrix products"). `conv_layer` and
 `conv_transpose_layer` build either form from a `conv_impl` ('auto', 'matmul', 'xla'; see
@@ -208,6 +209,32 @@ def _strided_conv_bwd(strides, res, g):
 
 strided_conv_same.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
+# Patch size (kh * kw * in-channels) up to which MatmulConv builds the patches itself: the first
+# layer of an image encoder (1 or 3 input channels), whose kernel gradient XLA:CPU's convolution
+# took 3.4 ms for and one matrix product of the patches 1.3 ms (Burgess e1, batch 64).
+PATCH_CONV_MAX = 16
+
+
+def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def patch_conv_same(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    """`lax.conv_general_dilated(x, kernel, strides, 'SAME')` (NHWC, HWIO) as patches [N, h, w,
+    kh * kw * C] (strided slices of the padded input) times the kernel [kh * kw * C, O]: its
+    kernel gradient is one matrix product. For small patches (PATCH_CONV_MAX); the patches are
+    kept as one array (an optimization barrier) so XLA does not refold them into the product."""
+    n, h, w, c = x.shape
+    kh, kw, _, o = kernel.shape
+    sh, sw = strides
+    xp = jnp.pad(x, ((0, 0), _same_pads(h, kh, sh), _same_pads(w, kw, sw), (0, 0)))
+    oh, ow = -(-h // sh), -(-w // sw)
+    cols = [xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
+    patches = jax.lax.optimization_barrier(jnp.concatenate(cols, axis=-1))
+    return (patches.reshape(-1, kh * kw * c) @ kernel.reshape(kh * kw * c, o)).reshape(n, oh, ow, o)
+
 
 class MatmulConv(nn.Conv):
     """`nn.Conv` with the same parameters and function whose input gradient avoids XLA's slow
@@ -231,7 +258,11 @@ class MatmulConv(nn.Conv):
                             self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
         inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-        y = strided_conv_same(inputs, kernel, tuple(int(v) for v in strides))
+        strides = tuple(int(v) for v in strides)
+        if kernel_size[0] * kernel_size[1] * inputs.shape[-1] <= PATCH_CONV_MAX:
+            y = patch_conv_same(inputs, kernel, strides)
+        else:
+            y = strided_conv_same(inputs, kernel, strides)
         return y if bias is None else y + bias.reshape((1, 1, 1, -1))
 
 

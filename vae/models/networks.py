@@ -45,6 +45,7 @@ from vae.models.conv_kernels import (
     conv_output_size,
     conv_transpose_layer,
     conv_transpose_same,
+    patch_conv_same,
     resolve_conv_impl,
     strided_conv_same,
 )
@@ -55,7 +56,8 @@ __all__ = [
     "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "BurgessEncoder", "BurgessDecoder", "ResidualBlock",
     "ResNetEncoder", "ResNetDecoder", "ACTIVATIONS", "get_activation", "ARCHITECTURES", "build_networks",
     "conv_output_size", "upsample_nearest", "NORMS", "CONV_IMPLS", "resolve_conv_impl", "conv_layer",
-    "conv_transpose_layer", "conv_transpose_same", "strided_conv_same", "MatmulConv", "MatmulConvTranspose",
+    "conv_transpose_layer", "conv_transpose_same", "strided_conv_same", "patch_conv_same",
+    "MatmulConv", "MatmulConvTranspose",
 ]
 
 

@@ -48,15 +48,23 @@ def batch_in_step(setting: str, batcher: Batcher) -> bool:
     return setting != "off"
 
 
+AUTO_SPLIT_MIN_ROWS = 16   # the smallest part of an automatic four-way split
+
+
 def batch_splits(setting: int, architecture: str, objective, devices: int, batch_size: int) -> int:
-    """The parts train.batch_splits=`setting` splits each batch into (see TrainConfig). Auto (0): 2
-    on the CPU for convolutional nets, where two independent halves of the step ran faster than
-    one pass on 2 cores, while an MLP lost (benchmarks/NOTES.md, "batch splits"); 1 elsewhere. An
+    """The parts train.batch_splits=`setting` splits each batch into (see TrainConfig). Auto (0), on
+    the CPU with one device and a per-example objective: for the burgess and resnet nets 4 when
+    each part keeps at least 16 rows, else 2; for the conv nets 2 (independent parts of the step
+    ran faster than one pass on 2 cores; four parts faster still for the Burgess and ResNet nets,
+    slower for some conv nets; an MLP lost: benchmarks/NOTES.md, "batch splits"); 1 elsewhere. An
     explicit value the objective or device count cannot take is a ConfigError."""
     if setting == 0:
         ok = (jax.default_backend() == "cpu" and architecture in ("conv", "burgess", "resnet")
               and getattr(objective, "per_example", False) and devices == 1 and batch_size % 2 == 0)
-        return 2 if ok else 1
+        if not ok:
+            return 1
+        four = architecture in ("burgess", "resnet") and batch_size % 4 == 0
+        return 4 if four and batch_size // 4 >= AUTO_SPLIT_MIN_ROWS else 2
     try:
         check_splits(setting, objective, key="train.batch_splits")
     except ValueError as err:
