@@ -32,14 +32,13 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import shutil
-import subprocess
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.common import provenance, saved_record, write_json
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -49,7 +48,6 @@ from vae.presets import get_preset
 from vae.run import train
 from vae.trained import load_run
 from vae.trained.rundir import checkpoint_steps
-from vae.version import __version__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,19 +146,15 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
     key = {"model": model.label, "preset": model.preset, "setting": setting, "seed": seed, "steps": steps,
            "batch": batch, "learning_rate": learning_rate, "quick": quick,
            "networks": "burgess" if burgess or quick else "mlp 1200-1200"}
-    if os.path.isfile(record_path):
-        with open(record_path) as f:
-            record = json.load(f)
-        if record.get("key") == key:
-            return record
+    record = saved_record(record_path, key)
+    if record is not None:
+        return record
     ground_truth = Sprites()
     curve_path = os.path.join(run_dir, "mig_curve.json")   # the stages scored so far (a killed run keeps them)
     curve, train_seconds = [], 0.0
-    if os.path.isfile(curve_path) and _finished_steps(run_dir):
-        with open(curve_path) as f:
-            saved = json.load(f)
-        if saved.get("key") == key:
-            curve, train_seconds = saved["curve"], saved["train_seconds"]
+    saved = saved_record(curve_path, key) if _finished_steps(run_dir) else None
+    if saved is not None:
+        curve, train_seconds = saved["curve"], saved["train_seconds"]
     stages = _stage_steps(steps, quick)
     done = _finished_steps(run_dir)
     lost = [s for s in stages if s not in done and done and s < max(done) and all(p["step"] != s for p in curve)]
@@ -181,7 +175,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
         sizes = {"num_train": QUICK["metric_sizes"]["num_train"]} if quick else {}
         score = mig(encoder_mean_fn(run.model, run.params), ground_truth, seed=seed, **sizes)
         curve.append({"step": stage, "mig": score["mig"], "per_factor": score["per_factor"]})
-        _write_json(curve_path, {"key": key, "curve": curve, "train_seconds": train_seconds})
+        write_json(curve_path, {"key": key, "curve": curve, "train_seconds": train_seconds})
     run = load_run(run_dir, step=steps)
     start = time.perf_counter()
     sizes = dict(QUICK["metric_sizes"]) if quick else {k: dict(v) for k, v in METRIC_SIZES.items()}
@@ -192,14 +186,8 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
     record = {"key": key, "run_dir": run_dir, "mig_curve": curve, "metrics": scores,
               "test_elbo": summary.get("test_elbo"), "active_units": summary.get("active_units"),
               "train_seconds": round(train_seconds, 1), "metric_seconds": round(time.perf_counter() - start, 1)}
-    _write_json(record_path, record)
+    write_json(record_path, record)
     return record
-
-
-def _write_json(path: str, value) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 # The headline numbers of each metric's result (its other entries are matrices and settings).
@@ -298,13 +286,6 @@ def mig_steps_figure(records: list[dict]) -> Figure:
     return fig
 
 
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -351,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict:
              "how": "each run's encoder mean as the representation; metrics by vae.metrics.compute_all with "
                     "seed = the run's seed and disentanglement_lib's defaults except metric_sizes; MIG curve: "
                     "vae.metrics.mig (10,000 points) at each stage's checkpoint",
-             "toolkit_version": __version__, "commit": _commit(), "machine": platform.machine(),
+             **provenance(),
              "wall_seconds_this_call": round(time.perf_counter() - start, 1),
              "train_seconds_all_runs": round(sum(r["train_seconds"] for r in records), 1),
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),

@@ -31,13 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.common import provenance, saved_record, write_json
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.plots import save_figure
@@ -49,7 +48,6 @@ from vae.samplers.store import StaleSamplerError
 from vae.trained import load_run
 from vae.trained.classifier import load_or_train_classifier
 from vae.trained.rundir import checkpoint_steps
-from vae.version import __version__
 
 BUDGET = {"steps": 6000, "batch": 128}
 SAMPLERS = ("gmm", "maf", "code_prior", "pixelcnn", "hypersphere", "poincare")
@@ -101,11 +99,9 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
     record_path = os.path.join(run_dir, "result.json")
     key = {"preset": preset, "seed": seed, "steps": steps, "batch": batch, "iwae_samples": iwae,
            "samples": samples, "quick": quick}
-    if os.path.isfile(record_path):
-        with open(record_path) as f:
-            record = json.load(f)
-        if record.get("key") == key:
-            return record
+    record = saved_record(record_path, key)
+    if record is not None:
+        return record
     cfg = run_config(preset, seed, steps, batch, quick)
     try:
         done = checkpoint_steps(run_dir)
@@ -140,9 +136,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         "num_params": summary.get("num_params"), "steps_per_s": summary.get("train_steps_per_s"),
         "wall_time_s": summary.get("wall_time_s"),
     }
-    with open(record_path + ".tmp", "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(record_path + ".tmp", record_path)
+    write_json(record_path, record)
     return record
 
 
@@ -224,13 +218,6 @@ def figure(rows: list[dict]) -> Figure:
     return fig
 
 
-def _commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "units, sample quality from the prior) and vae.quality.sample_quality with each fitted sampler "
                     "of SAMPLERS that applies, fitted with its defaults on the training split; fd_classifier, "
                     "precision/recall with k = 3 against the test split",
-             "toolkit_version": __version__, "commit": _commit(), "machine": platform.machine(),
+             **provenance(),
              "wall_seconds_this_call": round(time.perf_counter() - start, 1), "rows": rows, "runs": records}
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "leaderboard.json"), "w") as f:

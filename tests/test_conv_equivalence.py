@@ -172,12 +172,17 @@ STRIDED = [(32, 32, 4, 2, 8, 5), (16, 16, 2, 2, 3, 4), (12, 12, 3, 2, 3, 4), (12
 
 @pytest.mark.parametrize("case", STRIDED, ids=str)
 def test_strided_conv_matches_lax_forward_and_gradients(case):
+    _check_strided_against_lax(strided_conv_same, case)
+
+
+def _check_strided_against_lax(conv, case):
+    """conv(x, kernel, strides): output, input and kernel gradients equal lax's 'SAME' convolution's."""
     x, kernel, cot, strides = _case_arrays(case, upsample=False)
 
     @jax.jit
     def both(x, kernel):
         lax_conv = lambda x, k: jax.lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=DN)
-        fast_out, fast_vjp = jax.vjp(lambda x, k: strided_conv_same(x, k, strides), x, kernel)
+        fast_out, fast_vjp = jax.vjp(lambda x, k: conv(x, k, strides), x, kernel)
         ref_out, ref_vjp = jax.vjp(lax_conv, x, kernel)
         return (fast_out, *fast_vjp(cot)), (ref_out, *ref_vjp(cot))
 
@@ -189,18 +194,7 @@ def test_strided_conv_matches_lax_forward_and_gradients(case):
 @pytest.mark.parametrize("case", [(64, 64, 4, 2, 1, 8), (12, 15, 3, 3, 1, 2), (8, 9, (4, 3), (2, 3), 1, 3),
                                   (16, 16, 2, 2, 3, 4)], ids=str)
 def test_patch_conv_matches_lax_forward_and_gradients(case):
-    x, kernel, cot, strides = _case_arrays(case, upsample=False)
-
-    @jax.jit
-    def both(x, kernel):
-        lax_conv = lambda x, k: jax.lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=DN)
-        fast_out, fast_vjp = jax.vjp(lambda x, k: patch_conv_same(x, k, strides), x, kernel)
-        ref_out, ref_vjp = jax.vjp(lax_conv, x, kernel)
-        return (fast_out, *fast_vjp(cot)), (ref_out, *ref_vjp(cot))
-
-    for got, want in zip(*both(x, kernel)):
-        assert got.shape == want.shape
-        _close(got, want)
+    _check_strided_against_lax(patch_conv_same, case)
 
 
 def test_matmul_conv_params_identical_and_fallbacks():

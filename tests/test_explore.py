@@ -189,7 +189,7 @@ def test_run_figures_and_make_figure_on_colour_data(tmp_path):
         assert path.startswith(os.path.join(str(tmp_path), "figures"))
         _assert_png(path)
     for kind in FIGURE_KINDS:
-        if kind == "curves":
+        if kind in ("curves", "analogies"):   # analogies: tested on a conditional model and on factors below
             continue
         _assert_png(save_figure(make_figure(ex, kind, steps=4 if kind != "samples" else 9), tmp_path / f"{kind}.png"))
     with pytest.raises(ValueError, match="allowed: samples"):
