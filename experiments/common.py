@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 
+from vae.plots import save_figure
 from vae.version import __version__
 
 
@@ -34,3 +36,25 @@ def saved_record(path: str, key: dict) -> dict | None:
     with open(path) as f:
         record = json.load(f)
     return record if record.get("key") == key else None
+
+
+def study_parser(doc: str, out: str, steps: int) -> argparse.ArgumentParser:
+    """The options every study takes: --out (its runs), --results, --seeds, --steps and --quick."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=out, help="where the runs go")
+    parser.add_argument("--results", default="results", help="where the json, table and figures go")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--steps", type=int, default=None, help=f"training steps per run (default {steps})")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the study)")
+    return parser
+
+
+def write_results(results_dir: str, name: str, data: dict, table: str, figures: dict) -> None:
+    """RESULTS/NAME.json (data), RESULTS/NAME.md (table, also printed) and RESULTS/<key>.png per figure."""
+    os.makedirs(results_dir, exist_ok=True)
+    write_json(os.path.join(results_dir, f"{name}.json"), data)
+    with open(os.path.join(results_dir, f"{name}.md"), "w") as f:
+        f.write(table)
+    for key, fig in figures.items():
+        save_figure(fig, os.path.join(results_dir, f"{key}.png"))
+    print(table)

@@ -28,7 +28,6 @@ mean nothing).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -38,12 +37,11 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import provenance, saved_record, write_json
+from experiments.common import provenance, saved_record, study_parser, write_json, write_results
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
 from vae.metrics.disentanglement import METRICS
-from vae.plots import save_figure
 from vae.presets import get_preset
 from vae.run import train
 from vae.trained import load_run
@@ -286,19 +284,13 @@ def mig_steps_figure(records: list[dict]) -> Figure:
     return fig
 
 
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/disentanglement", help="where the runs go")
-    parser.add_argument("--results", default="results", help="where the json, table and figures go")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--steps", type=int, default=None, help=f"training steps per run (default {STEPS})")
+    parser = study_parser(__doc__, "runs/disentanglement", STEPS)
     parser.add_argument("--only", action="append", choices=list(MODELS), metavar="MODEL",
                         help="run only this model (repeatable; default: all)")
     parser.add_argument("--full-budget", action="store_true",
                         help="disentanglement_lib's budget: 300,000 steps, batch 64, lr 1e-4 (for accelerators)")
     parser.add_argument("--burgess", action="store_true", help="the presets' Burgess conv net instead of the MLP")
-    parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the study)")
     args = parser.parse_args(argv)
     steps, batch, lr = STEPS, BATCH, LEARNING_RATE
     burgess = args.burgess or args.full_budget
@@ -338,14 +330,8 @@ def main(argv: list[str] | None = None) -> dict:
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
              "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
                                          "metric_seconds")} | {"scores": headline(r)} for r in records]}
-    os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "disentanglement.json"), "w") as f:
-        json.dump(study, f, indent=1)
-    with open(os.path.join(args.results, "disentanglement.md"), "w") as f:
-        f.write(markdown(rows, budget))
-    save_figure(spread_figure(records), os.path.join(args.results, "disentanglement.png"))
-    save_figure(mig_steps_figure(records), os.path.join(args.results, "disentanglement_mig_steps.png"))
-    print(markdown(rows, budget))
+    write_results(args.results, "disentanglement", study, markdown(rows, budget),
+                  {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})
     return study
 
 

@@ -28,7 +28,6 @@ seeds) and leaderboard.png (NLL against fd_classifier, one point per preset).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -36,10 +35,9 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import provenance, saved_record, write_json
+from experiments.common import provenance, saved_record, study_parser, write_json, write_results
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
-from vae.plots import save_figure
 from vae.presets import get_preset, list_presets
 from vae.quality import sample_quality
 from vae.run import train
@@ -218,17 +216,11 @@ def figure(rows: list[dict]) -> Figure:
     return fig
 
 
-
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/leaderboard", help="where the runs go")
-    parser.add_argument("--results", default="results", help="where the json, table and figure go")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--steps", type=int, default=None, help=f"training steps per run ({BUDGET['steps']})")
+    parser = study_parser(__doc__, "runs/leaderboard", BUDGET["steps"])
     parser.add_argument("--iwae-samples", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000, help="generated images per sample-quality score")
     parser.add_argument("--presets", default="", help="comma-separated presets (default: every mnist5k preset)")
-    parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the harness)")
     args = parser.parse_args(argv)
     steps, batch = (QUICK["steps"], QUICK["batch"]) if args.quick else (BUDGET["steps"], BUDGET["batch"])
     steps = args.steps or steps
@@ -261,13 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "precision/recall with k = 3 against the test split",
              **provenance(),
              "wall_seconds_this_call": round(time.perf_counter() - start, 1), "rows": rows, "runs": records}
-    os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "leaderboard.json"), "w") as f:
-        json.dump(board, f, indent=1)
-    with open(os.path.join(args.results, "leaderboard.md"), "w") as f:
-        f.write(markdown(rows, budget))
-    save_figure(figure(rows), os.path.join(args.results, "leaderboard.png"))
-    print(markdown(rows, budget))
+    write_results(args.results, "leaderboard", board, markdown(rows, budget), {"leaderboard": figure(rows)})
     return board
 
 

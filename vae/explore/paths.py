@@ -42,8 +42,9 @@ class Traversal:
     def row_labels(self) -> list[str]:
         """'z3 (KL 2.41)' per row ('z3' without data), with the factor the dim carries most when
         known: 'z3 (KL 2.41)\npos_x 0.62'."""
-        labels = [f"z{int(d)}" if self.kl is None else f"z{int(d)} (KL {float(k):.2f})"
-                  for d, k in zip(self.dims, self.kl if self.kl is not None else self.dims)]
+        labels = [f"z{int(d)}" for d in self.dims]
+        if self.kl is not None:
+            labels = [f"{label} (KL {float(k):.2f})" for label, k in zip(labels, self.kl)]
         if self.factors is not None:
             labels = [f"{label}\n{name} {mi:.2f}" for label, (name, mi) in zip(labels, self.factors)]
         return labels
