@@ -46,7 +46,17 @@ def study_parser(doc: str, out: str, steps: int) -> argparse.ArgumentParser:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--steps", type=int, default=None, help=f"training steps per run (default {steps})")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the study)")
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing: write the results from the runs already finished (a study in progress)")
     return parser
+
+
+def finished(records: list, out: str) -> list:
+    """The records of the runs that exist (None marks a run --report skipped); an error naming OUT if none does."""
+    done = [r for r in records if r is not None]
+    if not done:
+        raise SystemExit(f"--report: no finished run with these settings in {out!r}; run the study first")
+    return done
 
 
 def write_results(results_dir: str, name: str, data: dict, table: str, figures: dict) -> None:

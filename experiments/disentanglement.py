@@ -37,7 +37,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import provenance, saved_record, study_parser, write_json, write_results
+from experiments.common import finished, provenance, saved_record, study_parser, write_json, write_results
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -137,15 +137,16 @@ def _finished_steps(run_dir: str) -> list[int]:
 
 
 def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, batch: int, learning_rate: float,
-            quick: bool, burgess: bool = False) -> dict:
-    """Trains (or reuses) one run through the stages and scores it; returns its result record."""
+            quick: bool, burgess: bool = False, report: bool = False) -> dict | None:
+    """Trains (or reuses) one run through the stages and scores it; returns its result record
+    (`report`: only a finished run's record, else None)."""
     run_dir = os.path.join(out, model.label, setting_name(setting), f"seed{seed}")
     record_path = os.path.join(run_dir, "result.json")
     key = {"model": model.label, "preset": model.preset, "setting": setting, "seed": seed, "steps": steps,
            "batch": batch, "learning_rate": learning_rate, "quick": quick,
            "networks": "burgess" if burgess or quick else "mlp 1200-1200"}
     record = saved_record(record_path, key)
-    if record is not None:
+    if record is not None or report:
         return record
     ground_truth = Sprites()
     curve_path = os.path.join(run_dir, "mig_curve.json")   # the stages scored so far (a killed run keeps them)
@@ -183,6 +184,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
         summary = json.load(f)
     record = {"key": key, "run_dir": run_dir, "mig_curve": curve, "metrics": scores,
               "test_elbo": summary.get("test_elbo"), "active_units": summary.get("active_units"),
+              "steps_per_s": summary.get("train_steps_per_s"),
               "train_seconds": round(train_seconds, 1), "metric_seconds": round(time.perf_counter() - start, 1)}
     write_json(record_path, record)
     return record
@@ -307,16 +309,29 @@ def main(argv: list[str] | None = None) -> dict:
         for model in models:
             for setting in model.settings():
                 record = run_one(model, setting, seed, args.out, steps=steps, batch=batch, learning_rate=lr,
-                                 quick=args.quick, burgess=burgess)
+                                 quick=args.quick, burgess=burgess, report=args.report)
+                if record is None:
+                    continue
                 records[(model.label, setting_name(setting), seed)] = record
                 print(json.dumps({"model": model.label, "setting": setting_name(setting), "seed": seed,
                                   **{k: round(v, 3) for k, v in headline(record).items()},
                                   "train_s": record["train_seconds"]}), flush=True)
+    planned = len(seeds) * sum(len(m.settings()) for m in models)
+    finished(list(records.values()), args.out)
+    seeds = tuple(sorted({seed for _, _, seed in records}))   # --report: the seeds that have finished runs
     order = {(m.label, setting_name(s)): i for i, (m, s) in enumerate((m, s) for m in models for s in m.settings())}
     records = [records[k] for k in sorted(records, key=lambda k: (order[k[:2]], k[2]))]
     networks = "Burgess conv net" if burgess or args.quick else "MLP 1200-1200 (Chen et al. 2018)"
     budget = (f"{networks}, {steps} steps of batch {batch}, Adam lr {lr:g}, seeds {', '.join(map(str, seeds))}, "
-              f"{len(records)} runs" + (" (--quick: numbers mean nothing)" if args.quick else ""))
+              f"{len(records)} runs" + (f" of the {planned} planned" if len(records) < planned else "")
+              + (" (--quick: numbers mean nothing)" if args.quick else ""))
+    for r in records:   # records written before steps_per_s was kept: read it from the run
+        if r.get("steps_per_s") is None and os.path.isfile(os.path.join(r["run_dir"], "summary.json")):
+            with open(os.path.join(r["run_dir"], "summary.json")) as f:
+                r["steps_per_s"] = json.load(f).get("train_steps_per_s")
+    speeds = [r["steps_per_s"] for r in records if r.get("steps_per_s")]
+    if speeds:
+        budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"
     rows = summarize(records)
     study = {"budget": {"networks": networks, "steps": steps, "batch": batch, "learning_rate": lr, "seeds": list(seeds),
                         "stages": _stage_steps(steps, args.quick), "quick": args.quick},
@@ -328,8 +343,8 @@ def main(argv: list[str] | None = None) -> dict:
              "wall_seconds_this_call": round(time.perf_counter() - start, 1),
              "train_seconds_all_runs": round(sum(r["train_seconds"] for r in records), 1),
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
-             "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
-                                         "metric_seconds")} | {"scores": headline(r)} for r in records]}
+             "runs": [{k: r.get(k) for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
+                                         "metric_seconds", "steps_per_s")} | {"scores": headline(r)} for r in records]}
     write_results(args.results, "disentanglement", study, markdown(rows, budget),
                   {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})
     return study

@@ -35,7 +35,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import provenance, saved_record, study_parser, write_json, write_results
+from experiments.common import finished, provenance, saved_record, study_parser, write_json, write_results
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
@@ -91,14 +91,15 @@ def _quality(q: dict) -> dict:
 
 
 def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: int, samples: int,
-            quick: bool) -> dict:
-    """Trains (or reuses) one (preset, seed) and evaluates it; returns its result record."""
+            quick: bool, report: bool = False) -> dict | None:
+    """Trains (or reuses) one (preset, seed) and evaluates it; returns its result record
+    (`report`: only a finished run's record, else None)."""
     run_dir = os.path.join(out, preset, f"seed{seed}")
     record_path = os.path.join(run_dir, "result.json")
     key = {"preset": preset, "seed": seed, "steps": steps, "batch": batch, "iwae_samples": iwae,
            "samples": samples, "quick": quick}
     record = saved_record(record_path, key)
-    if record is not None:
+    if record is not None or report:
         return record
     cfg = run_config(preset, seed, steps, batch, quick)
     try:
@@ -237,12 +238,18 @@ def main(argv: list[str] | None = None) -> dict:
     for preset in presets:
         for seed in seeds:
             records.append(run_one(preset, seed, args.out, steps=steps, batch=batch, iwae=iwae, samples=samples,
-                                   quick=args.quick))
+                                   quick=args.quick, report=args.report))
             r = records[-1]
+            if r is None:
+                continue
             print(json.dumps({"preset": preset, "seed": seed, "iwae_nll": r["iwae_nll"],
                               "fd_prior": r["prior"]["fd_classifier"], "best_sampler": r["best_sampler"]}), flush=True)
+    planned = len(records)
+    records = finished(records, args.out)
+    seeds = tuple(sorted({r["key"]["seed"] for r in records}))   # --report: the seeds that have finished runs
     budget = (f"{steps} steps of batch {batch} per run (each preset's own optimizer), seeds "
               f"{', '.join(map(str, seeds))}, IWAE k = {iwae}, {samples} samples per sample-quality score"
+              + (f"; {len(records)} of the {planned} planned runs" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
     rows = summarize(records)
     board = {"budget": {"steps": steps, "batch": batch, "seeds": list(seeds), "iwae_samples": iwae,

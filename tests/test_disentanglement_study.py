@@ -4,7 +4,10 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import sys
+
+import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # `pytest` alone does not put the root there
 from experiments import disentanglement as study  # noqa: E402
@@ -64,3 +67,12 @@ def test_study_quick_writes_json_table_and_figures_and_resumes(tmp_path):
     assert {n: os.path.getmtime(os.path.join(checkpoints, n)) for n in os.listdir(checkpoints)} == before
     assert third["runs"][1]["mig_curve"] == first["runs"][1]["mig_curve"]
     assert third["runs"][1]["scores"] == first["runs"][1]["scores"]
+    assert all(r["steps_per_s"] > 0 for r in third["runs"])
+    # --report: the table from the finished runs only (a study in progress); nothing is trained
+    shutil.rmtree(os.path.join(out, "beta-TCVAE", "beta=10", "seed1"))
+    report = study.main(argv + ["--report"])
+    assert [r["scores"] for r in report["runs"]] == [r["scores"] for r in first["runs"][:5]]
+    assert report["rows"][2]["seeds"] == [0] and not os.path.exists(os.path.join(out, "beta-TCVAE", "beta=10", "seed1"))
+    assert "5 runs of the 6 planned" in open(os.path.join(results, "disentanglement.md")).read()
+    with pytest.raises(SystemExit, match="no finished run with these settings in"):
+        study.main(["--quick", "--out", str(tmp_path / "empty"), "--results", results, "--report"])

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import sys
 
 import pytest
@@ -64,3 +65,12 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     mtime = os.path.getmtime(record)
     again = leaderboard.main(["--quick", "--out", out, "--results", results, "--presets", "quickstart"])
     assert os.path.getmtime(record) == mtime and again["rows"][0] == board["rows"][0]
+    # --report writes the table from the finished runs alone: a missing seed is left out and said so
+    shutil.rmtree(os.path.join(out, "ae_mnist5k", "seed1"))
+    report = leaderboard.main(["--quick", "--out", out, "--results", results, "--report"])
+    assert [(r["key"]["preset"], r["key"]["seed"]) for r in report["runs"]] == [
+        ("quickstart", 0), ("quickstart", 1), ("ae_mnist5k", 0), ("vqvae_mnist5k", 0), ("vqvae_mnist5k", 1)]
+    assert not os.path.exists(os.path.join(out, "ae_mnist5k", "seed1"))
+    assert "5 of the 6 planned runs" in open(os.path.join(results, "leaderboard.md")).read()
+    with pytest.raises(SystemExit, match="no finished run with these settings in"):
+        leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", results, "--report"])
