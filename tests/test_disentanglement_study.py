@@ -25,6 +25,7 @@ def test_grid_settings_are_disentanglement_lib_values():
     assert (cfg.seed, cfg.objective.capacity_max, cfg.objective.capacity_steps) == (2, 10.0, 500)
     assert (cfg.train.batch_size, cfg.optim.learning_rate) == (32, 1e-3)
     assert (cfg.model.architecture, cfg.model.hidden) == ("mlp", (1200, 1200))   # the study's networks
+    assert cfg.data.train_split == "train[:200000]"
     burgess = study.run_config(study.MODELS["VAE"], {}, 0, 500, 64, 1e-4, False, burgess=True)
     assert burgess.model.architecture == "burgess" and burgess.model.name == "vae"
 

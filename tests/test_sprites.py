@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import vae.data as vdata
 from vae.data import sprites as sp
 from vae.data.sprites import Sprites, draw, load_sprites
 
@@ -215,3 +216,18 @@ def test_load_sprites():
 
 def test_default_train_split_size():
     assert len(load_sprites("train")) == 20000
+
+
+def test_longer_training_split_begins_with_the_default_one():
+    default = load_sprites("train")
+    longer = vdata.load("sprites", "train[:20050]")   # beyond 20,000 the split renders more draws
+    assert len(longer) == 20050 and longer.split == "train[:20050]"
+    np.testing.assert_array_equal(longer.factors[:20000], default.factors)
+    np.testing.assert_array_equal(longer.images[20000:], S.render(longer.factors[20000:]))
+    # the extra block is new draws, neither a repeat of the default split nor the test split
+    assert not np.array_equal(longer.factors[20000:], default.factors[:50])
+    assert not np.array_equal(longer.factors[20000:], load_sprites("test").factors[:50])
+    np.testing.assert_array_equal(vdata.load("sprites", "train[20000:20050]").factors, longer.factors[20000:])
+    for bad in (0, 737_281):
+        with pytest.raises(ValueError, match=f"1 to 737,280 images .*not {bad}"):
+            load_sprites("train", num_train=bad)

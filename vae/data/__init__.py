@@ -22,7 +22,7 @@ from vae.data.base import OFFLINE_DATASETS, VALUE_KINDS, Dataset, DatasetInfo, D
 from vae.data.files import DataFileError, FileOptions, is_file_source, load_files, memory_splits
 from vae.data.mnist5k import load_mnist5k
 from vae.data.records import is_prepared, load_prepared, streamed_split
-from vae.data.sprites import load_sprites
+from vae.data.sprites import TRAIN_SIZE, load_sprites
 from vae.data.tfds_source import load_tfds
 
 _SLICE = re.compile(r"^(?P<split>\w+)(\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
@@ -35,6 +35,8 @@ def _load_offline(name: str, split: str) -> Dataset:
     base = match["split"]
     if name == "mnist5k":
         ds = load_mnist5k(base)
+    elif base == "train" and match["stop"] and int(match["stop"]) > TRAIN_SIZE:
+        ds = load_sprites(base, num_train=int(match["stop"]))   # sprites renders a longer training split
     else:
         ds = load_sprites(base)
     if match["start"] is None:

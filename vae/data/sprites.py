@@ -300,19 +300,41 @@ class Sprites:
         return np.stack(np.unravel_index(index, self.factor_sizes), axis=-1).astype(np.int32)
 
 
-def load_sprites(split: str, num_train: int = 20000, num_test: int = 2000, seed: int = 0) -> Dataset:
+TRAIN_SIZE = 20000   # the default training split; `train[:N]` may ask for more (up to the grid's size)
+
+
+def _train_factors(num: int, seed: int) -> np.ndarray:
+    """The first `num` factor draws of the training sequence: the default split's 20,000 from
+    default_rng(seed) (as ever), then blocks of 20,000 from default_rng([seed, block]), so every
+    longer split starts with the default one."""
+    if num <= TRAIN_SIZE:
+        return Sprites().sample_factors(num, np.random.default_rng(seed))
+    blocks = [Sprites().sample_factors(TRAIN_SIZE, np.random.default_rng(seed))]
+    blocks += [Sprites().sample_factors(TRAIN_SIZE, np.random.default_rng([seed, b]))
+               for b in range(1, -(-num // TRAIN_SIZE))]
+    return np.concatenate(blocks)[:num]
+
+
+def load_sprites(split: str, num_train: int = TRAIN_SIZE, num_test: int = 2000, seed: int = 0) -> Dataset:
     """A fixed random sample of the factor grid, rendered.
 
-    split: 'train' (num_train images, factors drawn with np.random.default_rng(seed)) or 'test'
-    (num_test images, np.random.default_rng(seed + 1)). images: [N, 64, 64, 1] float32 in {0, 1};
-    labels: [N] int32, the shape factor; factors: [N, 5] int32.
+    split: 'train' (num_train images; factors drawn with np.random.default_rng(seed), and beyond
+    20,000 in further blocks, so a larger split begins with the default one; `data.train_split=
+    'train[:200000]'` asks for 200,000, 16 KiB of memory each) or 'test' (num_test images,
+    np.random.default_rng(seed + 1)). images: [N, 64, 64, 1] float32 in {0, 1}; labels: [N] int32,
+    the shape factor; factors: [N, 5] int32.
     """
     if split not in SPLITS:
         raise ValueError(f"sprites has splits 'train' and 'test', not {split!r}")
-    num = num_train if split == "train" else num_test
-    split_seed = seed if split == "train" else seed + 1
+    if not 0 < num_train <= NUM_COMBINATIONS:
+        raise ValueError(f"sprites' training split holds 1 to {NUM_COMBINATIONS:,} images (the size of the "
+                         f"factor grid), not {num_train}")
     sprites = Sprites()
-    images, factors = sprites.sample(int(num), np.random.default_rng(split_seed))
+    if split == "train":
+        factors = _train_factors(int(num_train), seed)
+    else:
+        factors = sprites.sample_factors(int(num_test), np.random.default_rng(seed + 1))
+    images = sprites.render(factors)
     info = DatasetInfo(
         name="sprites",
         image_shape=IMAGE_SHAPE,

@@ -34,7 +34,8 @@ def annealed_vae_sprites() -> Config:
         vae train --preset annealed_vae_sprites
 
     Expected: test ELBO -410.3 nats, test IWAE log p(x) -398.4 nats (k = 20), 0 active units
-    (seed 0, 3000 steps, one run of python -m experiments.run_presets, 2026-12-02).
+    (seed 0, 3000 steps, one run of python -m experiments.run_presets, 2026-12-02, when Burgess runs
+    split each batch into 2 parts; they split into 4 since, so a rerun differs slightly).
 
     At this 3,000-step budget the KL tracks C but the reconstruction barely improves (test
     recon ~384 nats against ~65 for the other sprites presets): gamma * |KL - C| dominates the
@@ -93,6 +94,7 @@ def conv_sprites() -> Config:
         vae train --preset conv_sprites
 
     Expected: test ELBO -68.5 nats, test IWAE log p(x) -65.2 nats (k = 20), 10 active units
-    (seed 0, 3000 steps, one run of python -m experiments.run_presets, 2026-12-02).
+    (seed 0, 3000 steps, one run of python -m experiments.run_presets, 2026-12-02, when Burgess runs
+    split each batch into 2 parts; they split into 4 since, so a rerun differs slightly).
     """
     return Config(name="conv_sprites", data=SPRITES, model=BURGESS, optim=SPRITES_OPTIM, train=SPRITES_TRAIN)
