@@ -9,6 +9,7 @@ import platform
 import subprocess
 
 from vae.plots import save_figure
+from vae.trained.rundir import checkpoint_steps
 from vae.version import __version__
 
 
@@ -36,6 +37,14 @@ def saved_record(path: str, key: dict) -> dict | None:
     with open(path) as f:
         record = json.load(f)
     return record if record.get("key") == key else None
+
+
+def finished_steps(run_dir: str) -> list[int]:
+    """The steps RUN_DIR has checkpoints of; [] for a run not started."""
+    try:
+        return checkpoint_steps(run_dir)
+    except FileNotFoundError:
+        return []
 
 
 def study_parser(doc: str, out: str, steps: int) -> argparse.ArgumentParser:

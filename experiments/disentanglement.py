@@ -16,8 +16,8 @@ METRIC_SIZES (fewer than disentanglement_lib's defaults for the intervention sco
 table).
 
 Resumable: a run whose result.json matches its settings is reused; a run cut off keeps the MIG of
-its finished stages (mig_curve.json) and resumes from its last checkpoint. Writes DIR/<model>/<setting>/seed<S>/ (the run and its
-result.json) and, in RESULTS (default: results/), disentanglement.json (every number with how it
+its finished stages (mig_curve.json) and resumes from its last checkpoint. Writes
+DIR/<model>/<setting>/seed<S>/ (the run and its result.json) and, in RESULTS (default: results/), disentanglement.json (every number with how it
 was computed), disentanglement.md (the table: median and range over seeds per setting),
 disentanglement.png (per metric, every run of every model: the spread over seeds and settings, as
 in Locatello et al. 2019, fig. 7) and disentanglement_mig_steps.png.
@@ -38,7 +38,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import finished, provenance, saved_record, study_parser, write_json, write_results
+from experiments.common import (finished, finished_steps, provenance, saved_record, study_parser, write_json,
+                                write_results)
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -46,7 +47,6 @@ from vae.metrics.disentanglement import METRICS
 from vae.presets import get_preset
 from vae.run import train
 from vae.trained import load_run
-from vae.trained.rundir import checkpoint_steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,13 +136,6 @@ def _stage_steps(steps: int, quick: bool = False) -> list[int]:
     return sorted({max(1, int(round(f * steps))) for f in (QUICK["stages"] if quick else STAGES)})
 
 
-def _finished_steps(run_dir: str) -> list[int]:
-    try:
-        return checkpoint_steps(run_dir)
-    except FileNotFoundError:
-        return []
-
-
 def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, batch: int, learning_rate: float,
             quick: bool, burgess: bool = False, report: bool = False) -> dict | None:
     """Trains (or reuses) one run through the stages and scores it; returns its result record
@@ -159,11 +152,11 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
     ground_truth = Sprites()
     curve_path = os.path.join(run_dir, "mig_curve.json")   # the stages scored so far (a killed run keeps them)
     curve, train_seconds = [], 0.0
-    saved = saved_record(curve_path, key) if _finished_steps(run_dir) else None
+    saved = saved_record(curve_path, key) if finished_steps(run_dir) else None
     if saved is not None:
         curve, train_seconds = saved["curve"], saved["train_seconds"]
     stages = _stage_steps(steps, quick)
-    done = _finished_steps(run_dir)
+    done = finished_steps(run_dir)
     lost = [s for s in stages if s not in done and done and s < max(done) and all(p["step"] != s for p in curve)]
     if lost:   # a stage passed without its MIG and its checkpoint is gone: train the run again from the start
         shutil.rmtree(run_dir)
@@ -173,7 +166,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
             continue
         cfg = run_config(model, setting, seed, steps, batch, learning_rate, quick, burgess)
         cfg = apply_overrides(cfg, [f"train.steps={stage}", f"train.eval_every={stage}"])
-        done = _finished_steps(run_dir)
+        done = finished_steps(run_dir)
         if stage not in done:
             start = time.perf_counter()
             train(cfg, run_dir, resume=bool(done), overwrite=not done)
@@ -335,10 +328,6 @@ def main(argv: list[str] | None = None) -> dict:
               f"seeds {', '.join(map(str, seeds))}, "
               f"{len(records)} runs" + (f" of the {planned} planned" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
-    for r in records:   # records written before steps_per_s was kept: read it from the run
-        if r.get("steps_per_s") is None and os.path.isfile(os.path.join(r["run_dir"], "summary.json")):
-            with open(os.path.join(r["run_dir"], "summary.json")) as f:
-                r["steps_per_s"] = json.load(f).get("train_steps_per_s")
     speeds = [r["steps_per_s"] for r in records if r.get("steps_per_s")]
     if speeds:
         budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"
@@ -354,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict:
              "wall_seconds_this_call": round(time.perf_counter() - start, 1),
              "train_seconds_all_runs": round(sum(r["train_seconds"] for r in records), 1),
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
-             "runs": [{k: r.get(k) for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
+             "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
                                          "metric_seconds", "steps_per_s")} | {"scores": headline(r)} for r in records]}
     write_results(args.results, "disentanglement", study, markdown(rows, budget),
                   {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})

@@ -35,7 +35,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import finished, provenance, saved_record, study_parser, write_json, write_results
+from experiments.common import (finished, finished_steps, provenance, saved_record, study_parser, write_json,
+                                write_results)
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
@@ -45,7 +46,6 @@ from vae.samplers import SamplerError, fit_sampler, fitted_samplers, load_sample
 from vae.samplers.store import StaleSamplerError
 from vae.trained import load_run
 from vae.trained.classifier import load_or_train_classifier
-from vae.trained.rundir import checkpoint_steps
 
 BUDGET = {"steps": 6000, "batch": 128}
 SAMPLERS = ("gmm", "maf", "code_prior", "pixelcnn", "hypersphere", "poincare")
@@ -102,10 +102,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
     if record is not None or report:
         return record
     cfg = run_config(preset, seed, steps, batch, quick)
-    try:
-        done = checkpoint_steps(run_dir)
-    except FileNotFoundError:
-        done = []
+    done = finished_steps(run_dir)
     if steps not in done:
         train(cfg, run_dir, resume=bool(done), overwrite=not done)
     with open(os.path.join(run_dir, "summary.json")) as f:

@@ -21,6 +21,7 @@ import json
 import os
 import time
 
+from experiments.common import finished_steps
 from vae.config import apply_overrides
 from vae.plots import image_grid, save_figure
 from vae.presets import get_preset
@@ -30,7 +31,6 @@ from vae.samplers import fit_sampler, fitted_samplers, load_sampler
 from vae.samplers.store import StaleSamplerError, latent_source
 from vae.trained import generate_arrays, load_run
 from vae.trained.classifier import load_or_train_classifier
-from vae.trained.rundir import checkpoint_steps
 
 STUDY = (("vqvae_mnist5k", ("normal", "code_prior")),
          ("vqvae_map_mnist5k", ("normal", "pixelcnn", "code_prior")),
@@ -48,11 +48,7 @@ def trained_run(preset: str, out: str, quick: bool):
     """The run of `preset` in out/<preset> at its final step, trained unless already there."""
     cfg = apply_overrides(get_preset(preset), ["train.progress=false", *(QUICK_TRAIN if quick else [])])
     run_dir = os.path.join(out, preset)
-    try:
-        done = cfg.train.steps in checkpoint_steps(run_dir)
-    except FileNotFoundError:
-        done = False
-    if not done:
+    if cfg.train.steps not in finished_steps(run_dir):
         train(cfg, run_dir, overwrite=True)
     return load_run(run_dir, step=cfg.train.steps)
 
