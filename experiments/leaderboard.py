@@ -11,7 +11,8 @@ shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at i
   (1,000) where the variant has a density, reconstruction error (mean squared error per image),
   active units;
 * fd_classifier / precision / recall (k = 3; vae.quality.sample_quality, no CAS) of N samples
-  from the model's own prior against the test split;
+  from the model's own prior against the test split, in the features of one dataset classifier
+  that the whole study shares (trained once, cached in DIR/classifier/);
 * the same sample-quality metrics with each fitted sampler that applies to the model (SAMPLERS:
   gmm and maf for continuous latents, code_prior or pixelcnn for codes, the manifold mixtures on
   spheres and hyperbolic balls), fitted with its defaults on the training split; the best of them
@@ -19,6 +20,7 @@ shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at i
   which favours it slightly; said in the table);
 * parameters, steps/s and wall time from the run's summary.
 
+Runs go seed by seed, so a study cut short has every preset at its first seeds.
 Resumable: a (preset, seed) whose result.json matches its settings is reused; a run cut off during
 training resumes from its last checkpoint. Writes RESULTS/leaderboard.json (every number with how
 it was computed: k, seeds, budget, toolkit version, commit), leaderboard.md (mean +- std over
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -85,6 +88,14 @@ def _sampler_record(run, name: str, quick: bool, seed: int) -> dict | None:
         return None
 
 
+def study_classifier(run, out: str, quick: bool):
+    """The dataset classifier every run of the study is scored with, trained once and cached in
+    OUT/classifier/ (vae.trained.classifier takes any object with run_dir, config, model and test):
+    one feature space for every fd, and 99 runs do not each train their own."""
+    shared = SimpleNamespace(run_dir=out, config=run.config, model=run.model, test=run.test)
+    return load_or_train_classifier(shared, **({"steps": 20} if quick else {}))
+
+
 def _quality(q: dict) -> dict:
     return {"fd_classifier": float(q["fd_classifier"]), "precision": float(q["precision"]),
             "recall": float(q["recall"])}
@@ -109,7 +120,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         summary = json.load(f)
     result = evaluate_run(run_dir, iwae_samples=iwae, step=steps, seed=seed)
     run = load_run(run_dir, step=steps)
-    classifier = load_or_train_classifier(run, **({"steps": 20} if quick else {}))
+    classifier = study_classifier(run, out, quick)
     prior = _quality(sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False))
     fitted = {}
     for name in SAMPLERS:
@@ -129,6 +140,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         "mse_per_image": result["reconstruction"]["mse_per_image"],
         "active_units": result["latent"].get("active_units"),
         "prior": prior, "samplers": fitted, "best_sampler": best,
+        "classifier": {k: v for k, v in classifier.info.items() if k != "cached"},
         "num_params": summary.get("num_params"), "steps_per_s": summary.get("train_steps_per_s"),
         "wall_time_s": summary.get("wall_time_s"),
     }
@@ -232,8 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"not mnist5k presets: {', '.join(unknown)}; choose from {', '.join(known)}")
     start = time.perf_counter()
     records = []
-    for preset in presets:
-        for seed in seeds:
+    for seed in seeds:   # seed by seed, so a study cut short has every preset at its first seeds
+        for preset in presets:
             records.append(run_one(preset, seed, args.out, steps=steps, batch=batch, iwae=iwae, samples=samples,
                                    quick=args.quick, report=args.report))
             r = records[-1]
@@ -243,6 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
                               "fd_prior": r["prior"]["fd_classifier"], "best_sampler": r["best_sampler"]}), flush=True)
     planned = len(records)
     records = finished(records, args.out)
+    records.sort(key=lambda r: (presets.index(r["key"]["preset"]), r["key"]["seed"]))
     seeds = tuple(sorted({r["key"]["seed"] for r in records}))   # --report: the seeds that have finished runs
     budget = (f"{steps} steps of batch {batch} per run (each preset's own optimizer), seeds "
               f"{', '.join(map(str, seeds))}, IWAE k = {iwae}, {samples} samples per sample-quality score"

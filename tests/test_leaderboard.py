@@ -48,6 +48,10 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
         assert r["iwae_nll"] > 0 and r["no_density"] is None
     for r in board["runs"]:
         assert 0 <= r["prior"]["precision"] <= 1 and r["num_params"] > 0 and r["mse_per_image"] > 0
+        # one classifier for the study: every fd is in the same features, and no run trains its own
+        assert r["classifier"] == board["runs"][0]["classifier"] and r["classifier"]["steps"] == 20
+        assert not os.path.exists(os.path.join(r["run_dir"], "classifier"))
+    assert os.listdir(os.path.join(out, "classifier")) == [os.path.basename(board["runs"][0]["classifier"]["cache"])]
     rows = {row["preset"]: row for row in board["rows"]}
     nll = [r["iwae_nll"] for r in vae_runs]
     assert rows["quickstart"]["IWAE NLL"]["mean"] == pytest.approx(sum(nll) / 2)
