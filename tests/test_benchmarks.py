@@ -24,3 +24,16 @@ def test_benchmark_compile_and_pipeline_sections(tmp_path):
     assert set(p["overhead_pct_by_form"]) == {"separate_program", "in_step"}
     assert p["steps_per_epoch"] == 4000 // 128
     assert "pipeline: epoch of 31 steps" in proc.stdout and "compile: train step compiled 1x" in proc.stdout
+
+
+def test_malloc_benchmark_quick_writes_both_allocators(tmp_path):
+    out = tmp_path / "malloc.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.malloc", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = json.loads(out.read_text())["cases"]["chen-mlp b64"]
+    assert row["applied"] == {"mmap_threshold": 256 * 2 ** 20, "trim_threshold": 512 * 2 ** 20}
+    for side in ("tuned", "default"):
+        assert row[side]["ms_per_step"] > 0 and row[side]["peak_rss_mib"] > 100
+    assert row["default_over_tuned"] == row["default"]["ms_per_step"] / row["tuned"]["ms_per_step"]
+    assert "| chen-mlp b64 |" in proc.stdout

@@ -10,7 +10,7 @@ PKG = ROOT / "vae"
 # floor of each top-level module or package of `vae` (see vae/__init__.py and the README's layout)
 FLOORS = {
     "vae.version": 0, "vae.errors": 0, "vae.registry": 0, "vae.config_sections": 0, "vae.config": 0, "vae.parallel": 0,
-    "vae.checkpoint": 0, "vae.plots": 0,
+    "vae.memory": 0, "vae.checkpoint": 0, "vae.plots": 0,
     "vae.data": 1, "vae.models": 1,
     "vae.objectives": 2, "vae.variants": 3,
     "vae.step": 4,

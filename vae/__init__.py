@@ -2,7 +2,7 @@
 
 Floors, each importing only the ones above it in this list:
 
-    config, registry, errors, parallel, checkpoint, plots, version   the ground floor
+    config, registry, errors, parallel, memory, checkpoint, plots, version   the ground floor
     vae.data, vae.models          datasets and pipelines; networks, distributions, the model classes
     vae.objectives, vae.variants  one loss per module; each variant declared once and registered
     vae.step                      TrainState, optimizer, the jitted train / eval steps

@@ -21,6 +21,7 @@ from vae.data import file_options
 from vae.data.prepare import prepare_dataset
 from vae.evaluate import DISENTANGLEMENT_METRICS, evaluate_run
 from vae.explore import FIGURE_KINDS, Explorer, make_figure
+from vae.memory import keep_large_buffers
 from vae.parallel import maybe_initialize_distributed
 from vae.plots import save_figure
 from vae.presets import DEFAULT_PRESET, get_preset, list_presets
@@ -240,6 +241,7 @@ _REQUEST_COMMANDS = ("evaluate", "explore", "synthesize", "fit-sampler", "prepar
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    keep_large_buffers()   # XLA:CPU's per-step buffers stay mapped between steps (vae/memory.py)
     for module in args.imports:
         try:
             importlib.import_module(module)

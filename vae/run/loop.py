@@ -22,6 +22,7 @@ from vae.config import Config, check_variant_fields
 from vae.data.pipeline import Batcher, eval_batches, prepare, prepared_values
 from vae.data.stream import StreamBatcher
 from vae.errors import ConfigError, NonFiniteError
+from vae.memory import keep_large_buffers
 from vae.models import for_data
 from vae.models.precision import with_compute_dtype
 from vae.parallel import batch_sharding, blocks_each_step, check_batch_size, make_mesh, state_sharding
@@ -323,6 +324,7 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     continues from the newest readable checkpoint exactly where the data stream left off.
     """
     t_start = time.perf_counter()
+    keep_large_buffers()   # XLA:CPU's per-step buffers stay mapped between steps (vae/memory.py)
     out_dir = out_dir or default_out_dir(config)
     run, state = _set_up(config, out_dir, resume, overwrite, model, t_start, data)
     config = run.config
