@@ -5,14 +5,18 @@
 
 Each (case, allocator) runs in its own child process, since the thresholds are process-wide: the
 toolkit's jitted step (vae.make_train_step, Adam, the ELBO) on a random binary batch, 3 warm-up
-steps, then S timed steps; the child reports ms per step and its peak resident memory (VmHWM).
+steps, then S timed steps (S x STEP_SCALE for some cases); the child reports ms per step and its
+peak resident memory (VmHWM).
 'tuned' calls vae.memory.keep_large_buffers() first, 'default' leaves glibc as it is. The two
 children of a case alternate, their order rotated every repeat; reported: medians over repeats
 and the paired default / tuned time ratio (> 1: the tuned allocator is faster). Cases:
   * chen-mlp: the MLP of Chen et al. 2018 on 64x64 sprites (1200-1200, 10 latents; 12.7M
     parameters), the disentanglement study's network, at batch 256 (the study's) and 64;
   * mlp: the speed table's MLP on 28x28 (512-256, 32 latents; 0.9M parameters), batch 128;
-  * burgess: the Burgess net on 64x64, batch 64.
+  * burgess: the Burgess net on 64x64, batch 64;
+  * chen-mlp b256 in vae.run.train: the whole training loop (vae.run.train, which calls
+    keep_large_buffers itself) on the study's VAE, sprites' first 20,000 images; its ms per step
+    from the run's summary.json (compilation and evaluation left out).
 Prints a table and writes JSON.
 """
 
@@ -31,8 +35,32 @@ from benchmarks.timing import loadavg, usable_cores
 CASES = {"chen-mlp b256": ("mlp", (1200, 1200), 10, (64, 64, 1), 256),
          "chen-mlp b64": ("mlp", (1200, 1200), 10, (64, 64, 1), 64),
          "mlp b128": ("mlp", (512, 256), 32, (28, 28, 1), 128),
-         "burgess b64": ("burgess", None, 10, (64, 64, 1), 64)}
+         "burgess b64": ("burgess", None, 10, (64, 64, 1), 64),
+         "chen-mlp b256 in vae.run.train": ("loop", (1200, 1200), 10, (64, 64, 1), 256)}
 QUICK_CASES = ("chen-mlp b64",)
+# steps per timing, as a multiple of --steps: the small MLP's 4 ms step needs more of them to time, and the
+# loop's own timing (summary.json) leaves out compilation but not its first steps
+STEP_SCALE = {"mlp b128": 20, "chen-mlp b256 in vae.run.train": 10}
+
+# vae.run.train on the disentanglement study's VAE (sprites' first 20,000 training images), which
+# calls keep_large_buffers itself; the default side turns it off with VAE_MALLOC_TUNING=0
+LOOP_CHILD = textwrap.dedent("""
+    import json, resource, sys, tempfile
+    from vae.presets import get_preset
+    from vae.config import apply_overrides
+    from vae.memory import keep_large_buffers
+    from vae.run import train
+    arch, hidden, latent, shape, batch, steps, tuned = json.loads(sys.argv[1])
+    cfg = apply_overrides(get_preset("conv_sprites"), [
+        "model.architecture=mlp", f"model.hidden={list(hidden)}", f"train.batch_size={batch}",
+        f"train.steps={steps}", f"train.eval_every={steps}", "train.progress=false", "train.final_iwae_samples=0",
+        "train.loggers=[jsonl]", "optim.learning_rate=1e-3"])
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = train(cfg, tmp + "/run")
+    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+    print(json.dumps({"ms_per_step": 1000 / summary["train_steps_per_s"], "peak_rss_mib": int(hwm.split()[1]) / 1024,
+                      "applied": keep_large_buffers() if tuned else {}}))
+""")
 
 CHILD = textwrap.dedent("""
     import json, sys, time
@@ -64,8 +92,11 @@ CHILD = textwrap.dedent("""
 def child(case: str, steps: int, tuned: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "VAE_MALLOC_TUNING"}
     arch, hidden, latent, shape, batch = CASES[case]
-    spec = json.dumps([arch, hidden, latent, shape, batch, steps, tuned])
-    out = subprocess.run([sys.executable, "-c", CHILD, spec], capture_output=True, text=True, env=env, check=True)
+    if arch == "loop":
+        env["VAE_MALLOC_TUNING"] = "1" if tuned else "0"
+    spec = json.dumps([arch, hidden, latent, shape, batch, steps * STEP_SCALE.get(case, 1), tuned])
+    code = LOOP_CHILD if arch == "loop" else CHILD
+    out = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

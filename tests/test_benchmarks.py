@@ -32,7 +32,7 @@ def test_malloc_benchmark_quick_writes_both_allocators(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     row = json.loads(out.read_text())["cases"]["chen-mlp b64"]
-    assert row["applied"] == {"mmap_threshold": 256 * 2 ** 20, "trim_threshold": 512 * 2 ** 20}
+    assert row["applied"] == {"mmap_threshold": 64 * 2 ** 20, "trim_threshold": 128 * 2 ** 20}
     for side in ("tuned", "default"):
         assert row[side]["ms_per_step"] > 0 and row[side]["peak_rss_mib"] > 100
     assert row["default_over_tuned"] == row["default"]["ms_per_step"] / row["tuned"]["ms_per_step"]

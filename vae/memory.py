@@ -7,7 +7,8 @@ et al. on 64x64 images: 51 MB per parameter-sized array) pays the kernel's page 
 zeroing on every one of them, every step. Raising the mmap threshold keeps those buffers in the
 heap, where the next step's allocation finds them already mapped; the trim threshold keeps the
 heap from being given back and taken again. The arithmetic is untouched: the same program runs
-on the same values, only where its buffers come from changes (benchmarks/NOTES.md, session 14).
+on the same values, only where its buffers come from changes. The price is memory: freed buffers
+stay with the process, so its peak resident memory rises (benchmarks/NOTES.md, session 14).
 
 `keep_large_buffers()` is called by `vae.run.train` and the `vae` command (host memory only: it
 does nothing to an accelerator's own allocator).
@@ -22,8 +23,8 @@ import ctypes.util
 import os
 import sys
 
-MMAP_THRESHOLD = 256 * 2 ** 20   # allocations up to this size come from the heap (glibc's default: <= 32 MiB)
-TRIM_THRESHOLD = 512 * 2 ** 20   # free memory at the top of the heap kept for reuse before it is returned
+MMAP_THRESHOLD = 64 * 2 ** 20    # allocations up to this size come from the heap (glibc's own: <= 32 MiB)
+TRIM_THRESHOLD = 128 * 2 ** 20   # free memory at the top of the heap kept for reuse before it is returned
 ENV = "VAE_MALLOC_TUNING"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt parameters (malloc.h)
 _applied: dict[str, int] = {}

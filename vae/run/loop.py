@@ -324,9 +324,9 @@ def train(config: Config, out_dir: str | None = None, *, resume: bool = False, o
     continues from the newest readable checkpoint exactly where the data stream left off.
     """
     t_start = time.perf_counter()
-    keep_large_buffers()   # XLA:CPU's per-step buffers stay mapped between steps (vae/memory.py)
     out_dir = out_dir or default_out_dir(config)
     run, state = _set_up(config, out_dir, resume, overwrite, model, t_start, data)
+    keep_large_buffers()   # from here on XLA:CPU's per-step buffers stay mapped between steps (vae/memory.py)
     config = run.config
     try:
         state, test_metrics, train_time, timed_steps, compile_time = _steps(run, state)
