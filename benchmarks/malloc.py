@@ -45,7 +45,7 @@ STEP_SCALE = {"mlp b128": 20, "chen-mlp b256 in vae.run.train": 10}
 # vae.run.train on the disentanglement study's VAE (sprites' first 20,000 training images), which
 # calls keep_large_buffers itself; the default side turns it off with VAE_MALLOC_TUNING=0
 LOOP_CHILD = textwrap.dedent("""
-    import json, resource, sys, tempfile
+    import json, sys, tempfile
     from vae.presets import get_preset
     from vae.config import apply_overrides
     from vae.memory import keep_large_buffers
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {case} | {d['ms_per_step']:.1f}, {d['peak_rss_mib']:.0f} | {t['ms_per_step']:.1f}, "
                      f"{t['peak_rss_mib']:.0f} | {row['default_over_tuned']:.2f}x |")
     print("\n".join(lines))
-    result = {"repeats": repeats, "steps": steps, "quick": args.quick, "machine": {"cores": usable_cores(), "loadavg": loadavg()}, "cases": rows}
+    result = {"repeats": repeats, "steps": steps, "quick": args.quick,
+              "machine": {"cores": usable_cores(), "loadavg": loadavg()}, "cases": rows}
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:
