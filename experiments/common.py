@@ -8,6 +8,8 @@ import os
 import platform
 import subprocess
 
+import numpy as np
+
 from vae.plots import save_figure
 from vae.trained.rundir import checkpoint_steps
 from vae.version import __version__
@@ -45,6 +47,23 @@ def finished_steps(run_dir: str) -> list[int]:
         return checkpoint_steps(run_dir)
     except FileNotFoundError:
         return []
+
+
+def median_steps_per_s(run_dir: str) -> float | None:
+    """The run's typical training speed: the median over its logged intervals of steps / seconds, from
+    metrics.jsonl's train rows (None without two of them).
+
+    Robust where the summary's overall rate is not: a study paused (SIGSTOP), resumed (compilation again)
+    or sharing the CPU for a while changes a few intervals, not the median."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if r.get("split") == "train" and "elapsed" in r]
+    rates = [(b["step"] - a["step"]) / (b["elapsed"] - a["elapsed"]) for a, b in zip(rows, rows[1:])
+             if b["step"] > a["step"] and b["elapsed"] > a["elapsed"]]
+    return float(np.median(rates)) if rates else None
 
 
 def study_parser(doc: str, out: str, steps: int) -> argparse.ArgumentParser:

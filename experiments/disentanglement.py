@@ -38,8 +38,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (finished, finished_steps, provenance, saved_record, study_parser, write_json,
-                                write_results)
+from experiments.common import (finished, finished_steps, median_steps_per_s, provenance, saved_record,
+                                study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -185,7 +185,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
         summary = json.load(f)
     record = {"key": key, "run_dir": run_dir, "mig_curve": curve, "metrics": scores,
               "test_elbo": summary.get("test_elbo"), "active_units": summary.get("active_units"),
-              "steps_per_s": summary.get("train_steps_per_s"),
+              "steps_per_s": summary.get("train_steps_per_s"), "steps_per_s_median": median_steps_per_s(run_dir),
               "train_seconds": round(train_seconds, 1), "metric_seconds": round(time.perf_counter() - start, 1)}
     write_json(record_path, record)
     return record
@@ -328,8 +328,10 @@ def main(argv: list[str] | None = None) -> dict:
               f"seeds {', '.join(map(str, seeds))}, "
               f"{len(records)} runs" + (f" of the {planned} planned" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
-    speeds = [r["steps_per_s"] for r in records if r.get("steps_per_s")]
-    if speeds:
+    for r in records:   # records written before the median was kept
+        r.setdefault("steps_per_s_median", median_steps_per_s(r["run_dir"]))
+    speeds = [r["steps_per_s_median"] for r in records if r["steps_per_s_median"]]
+    if speeds:   # each run's median logged interval, so pauses and resumes do not count
         budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"
     rows = summarize(records)
     study = {"budget": {"networks": networks, "train_images": None if args.quick else TRAIN_IMAGES, "steps": steps,
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
              "train_seconds_all_runs": round(sum(r["train_seconds"] for r in records), 1),
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
              "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
-                                         "metric_seconds", "steps_per_s")} | {"scores": headline(r)} for r in records]}
+                                         "metric_seconds", "steps_per_s", "steps_per_s_median")} | {"scores": headline(r)} for r in records]}
     write_results(args.results, "disentanglement", study, markdown(rows, budget),
                   {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})
     return study

@@ -18,7 +18,9 @@ shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at i
   spheres and hyperbolic balls), fitted with its defaults on the training split; the best of them
   by fd_classifier is the row's "best sampler" (chosen on the same test split it is scored on,
   which favours it slightly; said in the table);
-* parameters, steps/s and wall time from the run's summary.
+* parameters and wall time from the run's summary; steps/s as the median over the run's logged
+  intervals (metrics.jsonl), which a pause or a resume does not move (the summary's overall rate
+  when fewer than two intervals are logged, as in --quick).
 
 Runs go seed by seed, so a study cut short has every preset at its first seeds.
 Resumable: a (preset, seed) whose result.json matches its settings is reused; a run cut off during
@@ -38,8 +40,8 @@ from types import SimpleNamespace
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (finished, finished_steps, provenance, saved_record, study_parser, write_json,
-                                write_results)
+from experiments.common import (finished, finished_steps, median_steps_per_s, provenance, saved_record,
+                                study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
@@ -141,7 +143,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         "active_units": result["latent"].get("active_units"),
         "prior": prior, "samplers": fitted, "best_sampler": best,
         "classifier": {k: v for k, v in classifier.info.items() if k != "cached"},
-        "num_params": summary.get("num_params"), "steps_per_s": summary.get("train_steps_per_s"),
+        "num_params": summary.get("num_params"), "steps_per_s": median_steps_per_s(run_dir) or summary.get("train_steps_per_s"),
         "wall_time_s": summary.get("wall_time_s"),
     }
     write_json(record_path, record)

@@ -77,3 +77,16 @@ def test_study_quick_writes_json_table_and_figures_and_resumes(tmp_path):
     assert "5 runs of the 6 planned" in open(os.path.join(results, "disentanglement.md")).read()
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
         study.main(["--quick", "--out", str(tmp_path / "empty"), "--results", results, "--report"])
+
+
+def test_median_steps_per_s_ignores_pauses_and_resumes(tmp_path):
+    from experiments.common import median_steps_per_s
+    assert median_steps_per_s(str(tmp_path)) is None   # no metrics.jsonl
+    # 100 steps per logged interval: 0.5 s each, one paused interval (30 s), then a resume from step 300 whose
+    # elapsed restarts lower (dropped) and a test row (ignored)
+    rows = [(100, 5.0), (200, 5.5), (300, 6.0), (400, 36.0), (500, 36.5), (400, 20.0), (500, 20.5), (600, 21.0)]
+    lines = [{"step": s, "split": "train", "elapsed": e} for s, e in rows] + [{"step": 600, "split": "test",
+                                                                              "elapsed": 99.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    # intervals kept: 200, 200, 3.33, 200, 200, 200 steps/s -> median 200
+    assert median_steps_per_s(str(tmp_path)) == pytest.approx(200.0)
