@@ -238,7 +238,7 @@ def markdown(rows: list[dict], budget: str) -> str:
     lines = [f"Budget: {budget}. Each cell: median [min, max] over seeds.", "",
              "| model | setting | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for row in rows:
-        cells = [f"{row[c]['median']:.3f} [{row[c]['min']:.2f}, {row[c]['max']:.2f}]" for c in cols]
+        cells = [f"{row[c]['median']:.3f} [{row[c]['min']:.3f}, {row[c]['max']:.3f}]" for c in cols]
         lines.append(f"| {row['model']} | {row['setting']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
