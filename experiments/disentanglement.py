@@ -17,10 +17,11 @@ table).
 
 Resumable: a run whose result.json matches its settings is reused; a run cut off keeps the MIG of
 its finished stages (mig_curve.json) and resumes from its last checkpoint. Writes
-DIR/<model>/<setting>/seed<S>/ (the run and its result.json) and, in RESULTS (default: results/), disentanglement.json (every number with how it
-was computed), disentanglement.md (the table: median and range over seeds per setting),
-disentanglement.png (per metric, every run of every model: the spread over seeds and settings, as
-in Locatello et al. 2019, fig. 7) and disentanglement_mig_steps.png.
+DIR/<model>/<setting>/seed<S>/ (the run and its result.json) and, in RESULTS (default: results/),
+disentanglement.json (every number with how it was computed), disentanglement.md (the table:
+median and range over seeds per setting), disentanglement.png (per metric, every run of every
+model: the spread over seeds and settings, as in Locatello et al. 2019, fig. 7) and
+disentanglement_mig_steps.png.
 
 --full-budget: disentanglement_lib's own setting (the Burgess conv net, 300,000 steps, batch 64,
 Adam lr 1e-4), for accelerators. --quick: tiny budgets everywhere, for the test suite (its numbers
@@ -346,7 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
              "train_seconds_all_runs": round(sum(r["train_seconds"] for r in records), 1),
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
              "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
-                                         "metric_seconds", "steps_per_s", "steps_per_s_median")} | {"scores": headline(r)} for r in records]}
+                                         "metric_seconds", "steps_per_s", "steps_per_s_median")}
+                      | {"scores": headline(r)} for r in records]}
     write_results(args.results, "disentanglement", study, markdown(rows, budget),
                   {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})
     return study

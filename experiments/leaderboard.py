@@ -143,7 +143,8 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         "active_units": result["latent"].get("active_units"),
         "prior": prior, "samplers": fitted, "best_sampler": best,
         "classifier": {k: v for k, v in classifier.info.items() if k != "cached"},
-        "num_params": summary.get("num_params"), "steps_per_s": median_steps_per_s(run_dir) or summary.get("train_steps_per_s"),
+        "num_params": summary.get("num_params"),
+        "steps_per_s": median_steps_per_s(run_dir) or summary.get("train_steps_per_s"),
         "wall_time_s": summary.get("wall_time_s"),
     }
     write_json(record_path, record)
