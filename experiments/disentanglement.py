@@ -186,7 +186,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
         summary = json.load(f)
     record = {"key": key, "run_dir": run_dir, "mig_curve": curve, "metrics": scores,
               "test_elbo": summary.get("test_elbo"), "active_units": summary.get("active_units"),
-              "steps_per_s": summary.get("train_steps_per_s"), "steps_per_s_median": median_steps_per_s(run_dir),
+              "steps_per_s": summary.get("train_steps_per_s"),
               "train_seconds": round(train_seconds, 1), "metric_seconds": round(time.perf_counter() - start, 1)}
     write_json(record_path, record)
     return record
@@ -329,8 +329,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"seeds {', '.join(map(str, seeds))}, "
               f"{len(records)} runs" + (f" of the {planned} planned" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
-    for r in records:   # records written before the median was kept
-        r.setdefault("steps_per_s_median", median_steps_per_s(r["run_dir"]))
+    for r in records:   # derived from the run's metrics.jsonl, so it is not kept in result.json
+        r["steps_per_s_median"] = median_steps_per_s(r["run_dir"])
     speeds = [r["steps_per_s_median"] for r in records if r["steps_per_s_median"]]
     if speeds:   # each run's median logged interval, so pauses and resumes do not count
         budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"
