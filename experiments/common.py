@@ -41,6 +41,36 @@ def saved_record(path: str, key: dict) -> dict | None:
     return record if record.get("key") == key else None
 
 
+def committed_runs(results_dir: str, name: str) -> list[dict]:
+    """The run records in RESULTS/NAME.json, the study's results as last written (and committed), [] without
+    the file: a study reuses them when its run folders are gone, so it continues on a fresh clone or another
+    machine where it stopped."""
+    path = os.path.join(results_dir, f"{name}.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return json.load(f).get("runs", [])
+
+
+def reused(record_path: str, key: dict, committed: list[dict]) -> dict | None:
+    """The record of the run with `key`: from its run folder (RECORD_PATH) if it is there, else from the
+    committed results; None when neither has it."""
+    record = saved_record(record_path, key)
+    return record if record is not None else next((r for r in committed if r.get("key") == key), None)
+
+
+def carried(committed: list[dict], found: list[dict], identity: tuple[str, ...]) -> list[dict]:
+    """The committed records not among `found` made on found's budget (every key field but `identity`,
+    which names the run within the study): a call narrowed to some models or presets keeps in its results
+    what was recorded of the others."""
+    def budget(key: dict) -> dict:
+        return {k: v for k, v in key.items() if k not in identity}
+    if not found:
+        return []
+    keys, ref = [r["key"] for r in found], budget(found[0]["key"])
+    return [r for r in committed if budget(r["key"]) == ref and r["key"] not in keys]
+
+
 def finished_steps(run_dir: str) -> list[int]:
     """The steps RUN_DIR has checkpoints of; [] for a run not started."""
     try:
@@ -76,6 +106,9 @@ def study_parser(doc: str, out: str, steps: int) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test of the study)")
     parser.add_argument("--report", action="store_true",
                         help="train nothing: write the results from the runs already finished (a study in progress)")
+    parser.epilog = ("Finished runs are reused from their folders under --out or, where those are gone (a fresh "
+                     "clone), from the runs recorded in the --results json; the results written keep the runs "
+                     "recorded there on the same budget that this call did not plan (--only, --presets).")
     return parser
 
 

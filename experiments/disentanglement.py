@@ -15,8 +15,9 @@ After the last stage every metric of `vae.metrics.METRICS` runs with the point c
 METRIC_SIZES (fewer than disentanglement_lib's defaults for the intervention scores; said in the
 table).
 
-Resumable: a run whose result.json matches its settings is reused; a run cut off keeps the MIG of
-its finished stages (mig_curve.json) and resumes from its last checkpoint. Writes
+Resumable: a run whose result.json matches its settings is reused (where its folder is gone, its
+record in RESULTS/disentanglement.json is: the study continues on a fresh clone); a run cut off
+keeps the MIG of its finished stages (mig_curve.json) and resumes from its last checkpoint. Writes
 DIR/<model>/<setting>/seed<S>/ (the run and its result.json) and, in RESULTS (default: results/),
 disentanglement.json (every number with how it was computed), disentanglement.md (the table:
 median and range over seeds per setting), disentanglement.png (per metric, every run of every
@@ -39,8 +40,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (finished, finished_steps, median_steps_per_s, provenance, saved_record,
-                                study_parser, write_json, write_results)
+from experiments.common import (carried, committed_runs, finished, finished_steps, median_steps_per_s, provenance,
+                                reused, saved_record, study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -138,16 +139,16 @@ def _stage_steps(steps: int, quick: bool = False) -> list[int]:
 
 
 def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, batch: int, learning_rate: float,
-            quick: bool, burgess: bool = False, report: bool = False) -> dict | None:
-    """Trains (or reuses) one run through the stages and scores it; returns its result record
-    (`report`: only a finished run's record, else None)."""
+            quick: bool, burgess: bool = False, report: bool = False, committed: list[dict] = ()) -> dict | None:
+    """Trains (or reuses: its result.json, else the `committed` records) one run through the stages
+    and scores it; returns its result record (`report`: only a finished run's record, else None)."""
     run_dir = os.path.join(out, model.label, setting_name(setting), f"seed{seed}")
     record_path = os.path.join(run_dir, "result.json")
     key = {"model": model.label, "preset": model.preset, "setting": setting, "seed": seed, "steps": steps,
            "batch": batch, "learning_rate": learning_rate, "quick": quick,
            "networks": "burgess" if burgess or quick else "mlp 1200-1200",
            "train_images": None if quick else TRAIN_IMAGES}
-    record = saved_record(record_path, key)
+    record = reused(record_path, key, committed)
     if record is not None or report:
         return record
     ground_truth = Sprites()
@@ -200,7 +201,9 @@ HEADLINE = (("beta_vae", "eval_accuracy", "BetaVAE"), ("factor_vae", "eval_accur
 
 
 def headline(record: dict) -> dict[str, float]:
-    """{column: value} of one run's headline scores."""
+    """{column: value} of one run's headline scores (a committed record keeps only these)."""
+    if "scores" in record:
+        return record["scores"]
     return {col: float(record["metrics"][metric][key]) for metric, key, col in HEADLINE}
 
 
@@ -306,12 +309,14 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = QUICK["seeds"] if args.quick else tuple(int(s) for s in args.seeds.split(","))
     models = [MODELS[label] for label in args.only] if args.only else list(GRID)
     start = time.perf_counter()
+    committed = committed_runs(args.results, "disentanglement")
     records = {}
     for seed in seeds:   # seed by seed, so a study cut short has every model at its first seeds
         for model in models:
             for setting in model.settings():
                 record = run_one(model, setting, seed, args.out, steps=steps, batch=batch, learning_rate=lr,
-                                 quick=args.quick, burgess=burgess, report=args.report)
+                                 quick=args.quick, burgess=burgess, report=args.report,
+                                 committed=committed)
                 if record is None:
                     continue
                 records[(model.label, setting_name(setting), seed)] = record
@@ -319,18 +324,22 @@ def main(argv: list[str] | None = None) -> dict:
                                   **{k: round(v, 3) for k, v in headline(record).items()},
                                   "train_s": record["train_seconds"]}), flush=True)
     planned = len(seeds) * sum(len(m.settings()) for m in models)
+    for r in carried(committed, list(records.values()), ("model", "preset", "setting", "seed")):
+        records[(r["key"]["model"], setting_name(r["key"]["setting"]), r["key"]["seed"])] = r
+        planned += 1
     finished(list(records.values()), args.out)
     seeds = tuple(sorted({seed for _, _, seed in records}))   # --report: the seeds that have finished runs
-    order = {(m.label, setting_name(s)): i for i, (m, s) in enumerate((m, s) for m in models for s in m.settings())}
-    records = [records[k] for k in sorted(records, key=lambda k: (order[k[:2]], k[2]))]
+    order = {(m.label, setting_name(s)): i for i, (m, s) in enumerate((m, s) for m in GRID for s in m.settings())}
+    records = [records[k] for k in sorted(records, key=lambda k: (order.get(k[:2], len(order)), k[2]))]
     networks = "Burgess conv net" if burgess or args.quick else "MLP 1200-1200 (Chen et al. 2018)"
     images = "" if args.quick else f", {TRAIN_IMAGES:,} training images"
     budget = (f"{networks}{images}, {steps} steps of batch {batch}, Adam lr {lr:g}, "
               f"seeds {', '.join(map(str, seeds))}, "
               f"{len(records)} runs" + (f" of the {planned} planned" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
-    for r in records:   # derived from the run's metrics.jsonl, so it is not kept in result.json
-        r["steps_per_s_median"] = median_steps_per_s(r["run_dir"])
+    for r in records:   # from the run's metrics.jsonl, so not kept in result.json (a committed record has it)
+        if "run_dir" in r:
+            r["steps_per_s_median"] = median_steps_per_s(r["run_dir"])
     speeds = [r["steps_per_s_median"] for r in records if r["steps_per_s_median"]]
     if speeds:   # each run's median logged interval, so pauses and resumes do not count
         budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"

@@ -23,8 +23,9 @@ shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at i
   when fewer than two intervals are logged, as in --quick).
 
 Runs go seed by seed, so a study cut short has every preset at its first seeds.
-Resumable: a (preset, seed) whose result.json matches its settings is reused; a run cut off during
-training resumes from its last checkpoint. Writes RESULTS/leaderboard.json (every number with how
+Resumable: a (preset, seed) whose result.json matches its settings is reused (where its folder is
+gone, its record in RESULTS/leaderboard.json is: the study continues on a fresh clone); a run cut
+off during training resumes from its last checkpoint. Writes RESULTS/leaderboard.json (every number with how
 it was computed: k, seeds, budget, toolkit version, commit), leaderboard.md (mean +- std over
 seeds) and leaderboard.png (NLL against fd_classifier, one point per preset).
 --quick: tiny budgets and two presets, for the test suite (its numbers mean nothing).
@@ -40,8 +41,8 @@ from types import SimpleNamespace
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (finished, finished_steps, median_steps_per_s, provenance, saved_record,
-                                study_parser, write_json, write_results)
+from experiments.common import (carried, committed_runs, finished, finished_steps, median_steps_per_s, provenance,
+                                reused, study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
@@ -104,14 +105,14 @@ def _quality(q: dict) -> dict:
 
 
 def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: int, samples: int,
-            quick: bool, report: bool = False) -> dict | None:
-    """Trains (or reuses) one (preset, seed) and evaluates it; returns its result record
-    (`report`: only a finished run's record, else None)."""
+            quick: bool, report: bool = False, committed: list[dict] = ()) -> dict | None:
+    """Trains (or reuses: its result.json, else the `committed` records) one (preset, seed) and evaluates
+    it; returns its result record (`report`: only a finished run's record, else None)."""
     run_dir = os.path.join(out, preset, f"seed{seed}")
     record_path = os.path.join(run_dir, "result.json")
     key = {"preset": preset, "seed": seed, "steps": steps, "batch": batch, "iwae_samples": iwae,
            "samples": samples, "quick": quick}
-    record = saved_record(record_path, key)
+    record = reused(record_path, key, committed)
     if record is not None or report:
         return record
     cfg = run_config(preset, seed, steps, batch, quick)
@@ -246,19 +247,24 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         raise SystemExit(f"not mnist5k presets: {', '.join(unknown)}; choose from {', '.join(known)}")
     start = time.perf_counter()
+    committed = committed_runs(args.results, "leaderboard")
     records = []
     for seed in seeds:   # seed by seed, so a study cut short has every preset at its first seeds
         for preset in presets:
             records.append(run_one(preset, seed, args.out, steps=steps, batch=batch, iwae=iwae, samples=samples,
-                                   quick=args.quick, report=args.report))
+                                   quick=args.quick, report=args.report, committed=committed))
             r = records[-1]
             if r is None:
                 continue
             print(json.dumps({"preset": preset, "seed": seed, "iwae_nll": r["iwae_nll"],
                               "fd_prior": r["prior"]["fd_classifier"], "best_sampler": r["best_sampler"]}), flush=True)
-    planned = len(records)
+    records = [r for r in records if r is not None]
+    kept = carried(committed, records, ("preset", "seed"))
+    records, planned = records + kept, len(seeds) * len(presets) + len(kept)
     records = finished(records, args.out)
-    records.sort(key=lambda r: (presets.index(r["key"]["preset"]), r["key"]["seed"]))
+    order = presets + [p for p in known if p not in presets]   # this call's presets first, then those kept
+    records.sort(key=lambda r: (order.index(r["key"]["preset"]) if r["key"]["preset"] in order else len(order),
+                                r["key"]["seed"]))
     seeds = tuple(sorted({r["key"]["seed"] for r in records}))   # --report: the seeds that have finished runs
     budget = (f"{steps} steps of batch {batch} per run (each preset's own optimizer), seeds "
               f"{', '.join(map(str, seeds))}, IWAE k = {iwae}, {samples} samples per sample-quality score"

@@ -54,29 +54,34 @@ def test_study_quick_writes_json_table_and_figures_and_resumes(tmp_path):
     assert "| beta-TCVAE | beta=10 | 2 |" in table and table.count("\n| ") == 1 + len(first["rows"])
     for name in ("disentanglement.png", "disentanglement_mig_steps.png"):
         assert os.path.getsize(os.path.join(results, name)) > 10_000
-    # a second call reuses every finished run: nothing is trained or scored again
+    # a second call reuses every finished run: nothing is trained or scored again; narrowed to one model, its
+    # results keep the other's records (same budget)
     record = os.path.join(out, "VAE", "default", "seed0", "result.json")
     mtime = os.path.getmtime(record)
     again = study.main(argv[:-2])
-    assert os.path.getmtime(record) == mtime and again["rows"] == first["rows"][:1]
+    assert os.path.getmtime(record) == mtime and again["rows"] == first["rows"] and again["runs"] == first["runs"]
     # a run killed after its last stage keeps its MIG curve and checkpoints: only the final scoring is redone
     run_dir = os.path.join(out, "VAE", "default", "seed1")
     os.remove(os.path.join(run_dir, "result.json"))
     checkpoints = os.path.join(run_dir, "checkpoints")
     before = {n: os.path.getmtime(os.path.join(checkpoints, n)) for n in os.listdir(checkpoints)}
-    third = study.main(argv[:-2])
+    third = study.main(argv[:4] + [str(tmp_path / "third")] + argv[5:-2])   # no results json to reuse it from
     assert {n: os.path.getmtime(os.path.join(checkpoints, n)) for n in os.listdir(checkpoints)} == before
     assert third["runs"][1]["mig_curve"] == first["runs"][1]["mig_curve"]
     assert third["runs"][1]["scores"] == first["runs"][1]["scores"]
     assert all(r["steps_per_s"] > 0 for r in third["runs"])
-    # --report: the table from the finished runs only (a study in progress); nothing is trained
+    # a fresh clone: a run's folder is gone, its record in the results json is reused and nothing is trained
     shutil.rmtree(os.path.join(out, "beta-TCVAE", "beta=10", "seed1"))
-    report = study.main(argv + ["--report"])
+    clone = study.main(argv)
+    assert [r["scores"] for r in clone["runs"]] == [r["scores"] for r in first["runs"]]
+    assert not os.path.exists(os.path.join(out, "beta-TCVAE", "beta=10", "seed1"))
+    # --report: the table from the finished runs only (a study in progress); nothing is trained
+    report = study.main(argv[:4] + [str(tmp_path / "new")] + argv[5:] + ["--report"])
     assert [r["scores"] for r in report["runs"]] == [r["scores"] for r in first["runs"][:5]]
     assert report["rows"][2]["seeds"] == [0] and not os.path.exists(os.path.join(out, "beta-TCVAE", "beta=10", "seed1"))
-    assert "5 runs of the 6 planned" in open(os.path.join(results, "disentanglement.md")).read()
+    assert "5 runs of the 6 planned" in open(os.path.join(tmp_path, "new", "disentanglement.md")).read()
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
-        study.main(["--quick", "--out", str(tmp_path / "empty"), "--results", results, "--report"])
+        study.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"), "--report"])
 
 
 def test_median_steps_per_s_ignores_pauses_and_resumes(tmp_path):

@@ -64,17 +64,23 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     assert "| quickstart | vae |" in table and "| vqvae_mnist5k | vqvae | code_prior |" in table
     assert "| ae_mnist5k | ae | " in table and "| — |" in table and " ± " in table
     assert os.path.getsize(os.path.join(results, "leaderboard.png")) > 10_000
-    # a second call reuses every finished (preset, seed): nothing is trained, fitted or scored again
+    # a second call reuses every finished (preset, seed): nothing is trained, fitted or scored again; narrowed
+    # to one preset, its results keep the others' records (same budget)
     record = os.path.join(out, "quickstart", "seed0", "result.json")
     mtime = os.path.getmtime(record)
     again = leaderboard.main(["--quick", "--out", out, "--results", results, "--presets", "quickstart"])
-    assert os.path.getmtime(record) == mtime and again["rows"][0] == board["rows"][0]
-    # --report writes the table from the finished runs alone: a missing seed is left out and said so
+    assert os.path.getmtime(record) == mtime and again["rows"] == board["rows"] and again["runs"] == board["runs"]
+    # a fresh clone: a run's folder is gone, its record in the results json is reused and nothing is trained
     shutil.rmtree(os.path.join(out, "ae_mnist5k", "seed1"))
-    report = leaderboard.main(["--quick", "--out", out, "--results", results, "--report"])
+    clone = leaderboard.main(["--quick", "--out", out, "--results", results, "--presets", "ae_mnist5k"])
+    assert clone["runs"][:2] == ae_runs and len(clone["runs"]) == 6   # this call's preset first, then those kept
+    assert not os.path.exists(os.path.join(out, "ae_mnist5k", "seed1"))
+    # --report writes the table from the finished runs alone: a missing seed is left out and said so
+    report = leaderboard.main(["--quick", "--out", out, "--results", str(tmp_path / "new"), "--report"])
     assert [(r["key"]["preset"], r["key"]["seed"]) for r in report["runs"]] == [
         ("quickstart", 0), ("quickstart", 1), ("ae_mnist5k", 0), ("vqvae_mnist5k", 0), ("vqvae_mnist5k", 1)]
     assert not os.path.exists(os.path.join(out, "ae_mnist5k", "seed1"))
-    assert "5 of the 6 planned runs" in open(os.path.join(results, "leaderboard.md")).read()
+    assert "5 of the 6 planned runs" in open(os.path.join(tmp_path, "new", "leaderboard.md")).read()
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
-        leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", results, "--report"])
+        leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"),
+                          "--report"])
