@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 
+import jax
 import numpy as np
 
 from vae.plots import save_figure
@@ -23,6 +24,12 @@ def provenance() -> dict:
     except (OSError, subprocess.CalledProcessError):
         commit = None
     return {"toolkit_version": __version__, "commit": commit, "machine": platform.machine()}
+
+
+def device_kind() -> str:
+    """What this process trains on: "cpu", or the accelerator's name (e.g. "NVIDIA H200"); each run's
+    record keeps it, since speeds and wall times are only comparable on the same device."""
+    return jax.devices()[0].device_kind
 
 
 def write_json(path: str, value) -> None:

@@ -40,8 +40,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (carried, committed_runs, finished, finished_steps, median_steps_per_s, provenance,
-                                reused, saved_record, study_parser, write_json, write_results)
+from experiments.common import (carried, committed_runs, device_kind, finished, finished_steps, median_steps_per_s,
+                                provenance, reused, saved_record, study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
@@ -187,7 +187,7 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
         summary = json.load(f)
     record = {"key": key, "run_dir": run_dir, "mig_curve": curve, "metrics": scores,
               "test_elbo": summary.get("test_elbo"), "active_units": summary.get("active_units"),
-              "steps_per_s": summary.get("train_steps_per_s"),
+              "steps_per_s": summary.get("train_steps_per_s"), "device": device_kind(),
               "train_seconds": round(train_seconds, 1), "metric_seconds": round(time.perf_counter() - start, 1)}
     write_json(record_path, record)
     return record
@@ -340,9 +340,13 @@ def main(argv: list[str] | None = None) -> dict:
     for r in records:   # from the run's metrics.jsonl, so not kept in result.json (a committed record has it)
         if "run_dir" in r:
             r["steps_per_s_median"] = median_steps_per_s(r["run_dir"])
-    speeds = [r["steps_per_s_median"] for r in records if r["steps_per_s_median"]]
+    devices = [r.get("device", "cpu") for r in records]   # records made before devices were kept: all on the CPU
+    speeds = [r["steps_per_s_median"] for r, d in zip(records, devices) if r["steps_per_s_median"] and d == "cpu"]
     if speeds:   # each run's median logged interval, so pauses and resumes do not count
-        budget += f"; median {1000 / np.median(speeds):.0f} ms per training step"
+        budget += f"; median {1000 / np.median(speeds):.0f} ms per training step on the CPU"
+    for device in sorted(set(devices) - {"cpu"}):
+        n = devices.count(device)
+        budget += f"; {n} run{'s' if n > 1 else ''} trained on one {device} (the rest on the CPU)"
     rows = summarize(records)
     study = {"budget": {"networks": networks, "train_images": None if args.quick else TRAIN_IMAGES, "steps": steps,
                         "batch": batch, "learning_rate": lr, "seeds": list(seeds),
@@ -357,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
              "rows": rows, "per_model_mig": per_model(records), "per_model_factor_vae": per_model(records, "FactorVAE"),
              "runs": [{k: r[k] for k in ("key", "mig_curve", "test_elbo", "active_units", "train_seconds",
                                          "metric_seconds", "steps_per_s", "steps_per_s_median")}
-                      | {"scores": headline(r)} for r in records]}
+                      | {"scores": headline(r), "device": r.get("device", "cpu")} for r in records]}
     write_results(args.results, "disentanglement", study, markdown(rows, budget),
                   {"disentanglement": spread_figure(records), "disentanglement_mig_steps": mig_steps_figure(records)})
     return study

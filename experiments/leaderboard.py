@@ -41,8 +41,8 @@ from types import SimpleNamespace
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.common import (carried, committed_runs, finished, finished_steps, median_steps_per_s, provenance,
-                                reused, study_parser, write_json, write_results)
+from experiments.common import (carried, committed_runs, device_kind, finished, finished_steps, median_steps_per_s,
+                                provenance, reused, study_parser, write_json, write_results)
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
@@ -146,7 +146,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         "classifier": {k: v for k, v in classifier.info.items() if k != "cached"},
         "num_params": summary.get("num_params"),
         "steps_per_s": median_steps_per_s(run_dir) or summary.get("train_steps_per_s"),
-        "wall_time_s": summary.get("wall_time_s"),
+        "wall_time_s": summary.get("wall_time_s"), "device": device_kind(),
     }
     write_json(record_path, record)
     return record

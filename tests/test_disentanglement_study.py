@@ -43,6 +43,7 @@ def test_study_quick_writes_json_table_and_figures_and_resumes(tmp_path):
         assert all(math.isfinite(v) for v in run["scores"].values()), run["scores"]
         # the curve's last point is the final MIG of the metric suite only up to its sample size
         assert 0 <= run["scores"]["MIG"] <= 1 and 0 <= run["scores"]["FactorVAE"] <= 1
+        assert run["device"] == "cpu"   # recorded per run: speeds compare only on the same device
     assert [(r["model"], r["setting"], r["seeds"]) for r in first["rows"]] == [
         ("VAE", "default", [0, 1]), ("beta-TCVAE", "beta=6", [0, 1]), ("beta-TCVAE", "beta=10", [0, 1])]
     row = first["rows"][1]
@@ -82,6 +83,17 @@ def test_study_quick_writes_json_table_and_figures_and_resumes(tmp_path):
     assert "5 runs of the 6 planned" in open(os.path.join(tmp_path, "new", "disentanglement.md")).read()
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
         study.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"), "--report"])
+    # a run recorded on an accelerator is named in the budget line and kept out of the CPU's step time
+    with open(os.path.join(results, "disentanglement.json")) as f:
+        saved = json.load(f)
+    saved["runs"][0]["device"] = "NVIDIA H200"
+    with open(os.path.join(results, "disentanglement.json"), "w") as f:
+        json.dump(saved, f)
+    shutil.rmtree(out)
+    mixed = study.main(argv + ["--report"])
+    assert [r["device"] for r in mixed["runs"]] == ["NVIDIA H200"] + ["cpu"] * 5
+    table = open(os.path.join(results, "disentanglement.md")).read()
+    assert "; 1 run trained on one NVIDIA H200 (the rest on the CPU)" in table
 
 
 def test_median_steps_per_s_ignores_pauses_and_resumes(tmp_path):
