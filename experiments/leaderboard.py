@@ -171,8 +171,8 @@ COLUMNS = (
 
 
 def summarize(records: list[dict]) -> list[dict]:
-    """One row per preset: mean and std over seeds of every column (None where a column does not
-    apply), the seeds and the best samplers chosen."""
+    """One row per preset: mean and std over seeds of every column (std None for one seed; None where a
+    column does not apply), the seeds and the best samplers chosen."""
     rows = []
     for preset in dict.fromkeys(r["key"]["preset"] for r in records):
         mine = [r for r in records if r["key"]["preset"] == preset]
@@ -184,7 +184,7 @@ def summarize(records: list[dict]) -> list[dict]:
                 row[col] = None
                 continue
             values = np.asarray(values, np.float64)
-            row[col] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+            row[col] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else None}
         rows.append(row)
     return rows
 
@@ -196,19 +196,22 @@ def _cell(value, col: str) -> str:
     mean, std = value["mean"], value["std"]
     if col == "params":
         return f"{mean / 1e6:.2f}M"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"   # None: one seed
 
 
 def markdown(rows: list[dict], budget: str) -> str:
     """The table: one line per preset, each cell mean ± std over seeds."""
     cols = [c for c, _ in COLUMNS]
-    lines = [f"Budget: {budget}. Each cell: mean ± std over seeds. NLL: -IWAE log p(x) in nats (— where the "
-             "variant has no density). fd: fd_classifier (Fréchet distance in the dataset classifier's features); "
-             "'best': the fitted sampler with the lowest fd, chosen on the test split it is scored on.", "",
-             "| preset | variant | best sampler | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    lines = [f"Budget: {budget}. Each cell: mean ± std over the row's seeds (the mean alone for one seed). "
+             "NLL: -IWAE log p(x) in nats (— where the variant has no density). fd: fd_classifier (Fréchet "
+             "distance in the dataset classifier's features); 'best': the fitted sampler with the lowest fd, "
+             "chosen on the test split it is scored on.", "",
+             "| preset | variant | seeds | best sampler | " + " | ".join(cols) + " |",
+             "|---|---|---|---|" + "---|" * len(cols)]
     for row in sorted(rows, key=lambda r: (r["IWAE NLL"] or {"mean": np.inf})["mean"]):
         cells = [_cell(row[c], c) for c in cols]
-        lines.append(f"| {row['preset']} | {row['variant']} | {', '.join(row['best_samplers']) or '—'} | "
+        lines.append(f"| {row['preset']} | {row['variant']} | {len(row['seeds'])} | "
+                     f"{', '.join(row['best_samplers']) or '—'} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -61,8 +61,8 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
         saved = json.load(f)
     assert saved["rows"] == board["rows"] and saved["budget"]["seeds"] == [0, 1] and saved["toolkit_version"]
     table = open(os.path.join(results, "leaderboard.md")).read()
-    assert "| quickstart | vae |" in table and "| vqvae_mnist5k | vqvae | code_prior |" in table
-    assert "| ae_mnist5k | ae | " in table and "| — |" in table and " ± " in table
+    assert "| quickstart | vae | 2 |" in table and "| vqvae_mnist5k | vqvae | 2 | code_prior |" in table
+    assert "| ae_mnist5k | ae | 2 | " in table and "| — |" in table and " ± " in table
     assert os.path.getsize(os.path.join(results, "leaderboard.png")) > 10_000
     # a second call reuses every finished (preset, seed): nothing is trained, fitted or scored again; narrowed
     # to one preset, its results keep the others' records (same budget)
@@ -80,7 +80,10 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     assert [(r["key"]["preset"], r["key"]["seed"]) for r in report["runs"]] == [
         ("quickstart", 0), ("quickstart", 1), ("ae_mnist5k", 0), ("vqvae_mnist5k", 0), ("vqvae_mnist5k", 1)]
     assert not os.path.exists(os.path.join(out, "ae_mnist5k", "seed1"))
-    assert "5 of the 6 planned runs" in open(os.path.join(tmp_path, "new", "leaderboard.md")).read()
+    table = open(os.path.join(tmp_path, "new", "leaderboard.md")).read()
+    assert "5 of the 6 planned runs" in table
+    one_seed = next(line for line in table.splitlines() if line.startswith("| ae_mnist5k | ae | 1 | "))
+    assert "±" not in one_seed and report["rows"][1]["MSE/image"]["std"] is None   # no spread from one seed
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
         leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"),
                           "--report"])

@@ -70,3 +70,12 @@ def test_readme_adding_a_model_example_runs(tmp_path, monkeypatch):
     finally:
         registry.unregister("rate_target_vae")
         registry.unregister("fixed_variance_vae")
+
+
+def test_readme_shows_the_leaderboard_as_the_study_wrote_it():
+    """The README's leaderboard is results/leaderboard.md verbatim (between its two markers), so the
+    numbers shown are the ones measured and nothing is edited by hand."""
+    text = (ROOT / "README.md").read_text()
+    shown = re.search(r"<!-- results/leaderboard.md -->\n(.*?)<!-- end results/leaderboard.md -->", text, flags=re.S)
+    assert shown, "README has no leaderboard block"
+    assert shown.group(1) == (ROOT / "results" / "leaderboard.md").read_text()
