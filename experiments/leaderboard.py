@@ -12,7 +12,8 @@ shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at i
   active units;
 * fd_classifier / precision / recall (k = 3; vae.quality.sample_quality, no CAS) of N samples
   from the model's own prior against the test split, in the features of one dataset classifier
-  that the whole study shares (trained once, cached in DIR/classifier/);
+  that the whole study shares (trained once, cached in DIR/classifier/; a fresh clone trains it
+  again from the same seed, and the table warns if the runs' classifiers did not train alike);
 * the same sample-quality metrics with each fitted sampler that applies to the model (SAMPLERS:
   gmm and maf for continuous latents, code_prior or pixelcnn for codes, the manifold mixtures on
   spheres and hyperbolic balls), fitted with its defaults on the training split; the best of them
@@ -273,6 +274,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{', '.join(map(str, seeds))}, IWAE k = {iwae}, {samples} samples per sample-quality score"
               + (f"; {len(records)} of the {planned} planned runs" if len(records) < planned else "")
               + (" (--quick: numbers mean nothing)" if args.quick else ""))
+    trained = {json.dumps({k: v for k, v in r["classifier"].items() if k not in ("train_seconds", "cache")},
+                          sort_keys=True) for r in records}
+    if len(trained) > 1:   # runs from several clones, each of which trained the study's classifier again
+        budget += (f"; WARNING: the fd columns come from {len(trained)} classifiers that trained differently, "
+                   "so they compare only within each")
     rows = summarize(records)
     board = {"budget": {"steps": steps, "batch": batch, "seeds": list(seeds), "iwae_samples": iwae,
                         "samples": samples, "quick": args.quick},

@@ -82,8 +82,19 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     assert not os.path.exists(os.path.join(out, "ae_mnist5k", "seed1"))
     table = open(os.path.join(tmp_path, "new", "leaderboard.md")).read()
     assert "5 of the 6 planned runs" in table
+    assert "WARNING" not in table   # one classifier for every run
     one_seed = next(line for line in table.splitlines() if line.startswith("| ae_mnist5k | ae | 1 | "))
     assert "±" not in one_seed and report["rows"][1]["MSE/image"]["std"] is None   # no spread from one seed
+    # runs scored with classifiers that trained differently (clones on other machines): the table says so
+    with open(os.path.join(results, "leaderboard.json")) as f:
+        saved = json.load(f)
+    quick0 = next(r for r in saved["runs"] if r["key"]["preset"] == "quickstart" and r["key"]["seed"] == 0)
+    quick0["classifier"]["final_loss"] += 1e-3
+    with open(os.path.join(results, "leaderboard.json"), "w") as f:
+        json.dump(saved, f)
+    shutil.rmtree(os.path.join(out, "quickstart", "seed0"))
+    leaderboard.main(["--quick", "--out", out, "--results", results, "--report"])
+    assert "fd columns come from 2 classifiers" in open(os.path.join(results, "leaderboard.md")).read()
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
         leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"),
                           "--report"])
