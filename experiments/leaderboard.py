@@ -41,6 +41,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from experiments.common import (carried, committed_runs, device_kind, finished, finished_steps, median_steps_per_s,
                                 provenance, reused, study_parser, write_json, write_results)
@@ -219,15 +220,24 @@ def markdown(rows: list[dict], budget: str) -> str:
 
 def figure(rows: list[dict]) -> Figure:
     """IWAE NLL against fd_classifier (best sampler, else the prior), one point per preset with a
-    density, error bars: std over seeds."""
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    density, error bars: std over seeds. Points are numbered by NLL and named in the legend (with
+    ~30 presets, names beside the points would overlap); fd is on a log axis, as a few samplers far
+    behind would otherwise squeeze the good ones into a corner."""
+    dense = sorted((r for r in rows if r["IWAE NLL"] is not None), key=lambda r: r["IWAE NLL"]["mean"])
+    fig = Figure(figsize=(10, 6), layout="constrained")
     ax = fig.subplots()
-    for i, row in enumerate(r for r in rows if r["IWAE NLL"] is not None):
+    for i, row in enumerate(dense):
         fd = row["fd best"] or row["fd prior"]
-        ax.errorbar(fd["mean"], row["IWAE NLL"]["mean"], xerr=fd["std"], yerr=row["IWAE NLL"]["std"], fmt="o",
-                    ms=4, color=f"C{i % 10}", capsize=2)
-        ax.annotate(row["preset"].replace("_mnist5k", ""), (fd["mean"], row["IWAE NLL"]["mean"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
+        x, y = fd["mean"], row["IWAE NLL"]["mean"]
+        ax.errorbar(x, y, xerr=fd["std"], yerr=row["IWAE NLL"]["std"], fmt="osD^v"[i // 10 % 5], ms=5,
+                    color=f"C{i % 10}", capsize=2, label=f"{i + 1}. {row['preset'].replace('_mnist5k', '')}")
+        ax.annotate(str(i + 1), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if dense:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        fig.legend(loc="outside right upper", fontsize=7, title="by NLL", title_fontsize=8)
     ax.set_xlabel("fd_classifier of samples (best fitted sampler, else prior); lower is better")
     ax.set_ylabel("test NLL, -IWAE log p(x) (nats); lower is better")
     ax.set_title("mnist5k leaderboard: likelihood against sample quality (mean ± std over seeds)", fontsize=10)
