@@ -3,6 +3,7 @@ evaluated the same way.
 
     python -m experiments.leaderboard [--quick] [--out DIR] [--results DIR] [--seeds 0,1,2]
                                       [--steps N] [--iwae-samples K] [--presets a,b,...]
+                                      [--report | --rescore-samples a,b,...]
 
 Each (preset, seed) trains in DIR/<preset>/seed<S> with the preset's model and objective and the
 shared budget (BUDGET: steps, batch size; the preset's own optimizer), then at its last step:
@@ -29,6 +30,8 @@ gone, its record in RESULTS/leaderboard.json is: the study continues on a fresh 
 off during training resumes from its last checkpoint. Writes RESULTS/leaderboard.json (every number with how
 it was computed: k, seeds, budget, toolkit version, commit), leaderboard.md (mean +- std over
 seeds) and leaderboard.png (NLL against fd_classifier, one point per preset).
+--rescore-samples: after a change to how some models sample, score their finished runs' samples again
+(no training, no IWAE; each record says at which commit its samples were scored).
 --quick: tiny budgets and two presets, for the test suite (its numbers mean nothing).
 """
 
@@ -106,16 +109,49 @@ def _quality(q: dict) -> dict:
             "recall": float(q["recall"])}
 
 
+def score_samples(run, out: str, quick: bool, seed: int, samples: int) -> tuple[dict, dict, str | None, object]:
+    """fd_classifier / precision / recall of `samples` images from the run's prior and from each fitted
+    sampler of SAMPLERS that applies (fitted when missing or stale): (prior, {sampler: scores},
+    the best sampler's name or None, the study's classifier)."""
+    classifier = study_classifier(run, out, quick)
+    prior = _quality(sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False))
+    fitted = {}
+    for name in SAMPLERS:
+        start = time.perf_counter()
+        if _sampler_record(run, name, quick, seed) is None:
+            continue
+        q = sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False, sampler=name)
+        fitted[name] = {**_quality(q), "seconds": round(time.perf_counter() - start, 1)}
+    best = min(fitted, key=lambda n: fitted[n]["fd_classifier"]) if fitted else None
+    return prior, fitted, best, classifier
+
+
+def _rescored(record: dict, record_path: str, run_dir: str, out: str, *, steps: int, samples: int,
+              quick: bool) -> dict:
+    """The finished run's record with its sample-quality scores made again (the checkpoint and the
+    fitted samplers reused; each sampler keeps the seconds its fit and first score took)."""
+    run = load_run(run_dir, step=steps)
+    prior, fitted, best, _ = score_samples(run, out, quick, record["key"]["seed"], samples)
+    for name, entry in fitted.items():
+        entry["seconds"] = record["samplers"].get(name, entry)["seconds"]
+    record.update(prior=prior, samplers=fitted, best_sampler=best, samples_scored_at=provenance()["commit"])
+    write_json(record_path, record)
+    return record
+
+
 def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: int, samples: int,
-            quick: bool, report: bool = False, committed: list[dict] = ()) -> dict | None:
+            quick: bool, report: bool = False, rescore: bool = False, committed: list[dict] = ()) -> dict | None:
     """Trains (or reuses: its result.json, else the `committed` records) one (preset, seed) and evaluates
-    it; returns its result record (`report`: only a finished run's record, else None)."""
+    it; returns its result record (`report`: only a finished run's record, else None; `rescore`: a
+    finished run's record with its sample quality scored again, where its folder is here)."""
     run_dir = os.path.join(out, preset, f"seed{seed}")
     record_path = os.path.join(run_dir, "result.json")
     key = {"preset": preset, "seed": seed, "steps": steps, "batch": batch, "iwae_samples": iwae,
            "samples": samples, "quick": quick}
     record = reused(record_path, key, committed)
-    if record is not None or report:
+    if rescore and record is not None and os.path.isfile(record_path):
+        return _rescored(record, record_path, run_dir, out, steps=steps, samples=samples, quick=quick)
+    if record is not None or report or rescore:
         return record
     cfg = run_config(preset, seed, steps, batch, quick)
     done = finished_steps(run_dir)
@@ -125,17 +161,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
         summary = json.load(f)
     result = evaluate_run(run_dir, iwae_samples=iwae, step=steps, seed=seed)
     run = load_run(run_dir, step=steps)
-    classifier = study_classifier(run, out, quick)
-    prior = _quality(sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False))
-    fitted = {}
-    for name in SAMPLERS:
-        start = time.perf_counter()
-        sampler_record = _sampler_record(run, name, quick, seed)
-        if sampler_record is None:
-            continue
-        q = sample_quality(run, num_samples=samples, seed=seed, classifier=classifier, cas=False, sampler=name)
-        fitted[name] = {**_quality(q), "seconds": round(time.perf_counter() - start, 1)}
-    best = min(fitted, key=lambda n: fitted[n]["fd_classifier"]) if fitted else None
+    prior, fitted, best, classifier = score_samples(run, out, quick, seed, samples)
     iwae_entry = result.get("iwae", {})
     record = {
         "key": key, "variant": cfg.model.name, "run_dir": run_dir,
@@ -208,7 +234,7 @@ def markdown(rows: list[dict], budget: str) -> str:
              "NLL: -IWAE log p(x) in nats (— where the variant has no density). fd: fd_classifier (Fréchet "
              "distance in the dataset classifier's features); 'best': the fitted sampler with the lowest fd, "
              "chosen on the test split it is scored on; for a hierarchical model (ladder_vae, nvae) a fitted sampler "
-             "replaces only the top group, the lower ones at their prior means, so it can be worse than the prior.",
+             "draws the top group and the model draws the lower ones given it.",
              "",
              "| preset | variant | seeds | best sampler | " + " | ".join(cols) + " |",
              "|---|---|---|---|" + "---|" * len(cols)]
@@ -222,7 +248,7 @@ def markdown(rows: list[dict], budget: str) -> str:
 
 def figure(rows: list[dict]) -> Figure:
     """IWAE NLL against the better fd_classifier of the prior and the best fitted sampler (a fitted
-    sampler can be worse: it replaces only a hierarchy's top group), one point per preset with a
+    sampler can be worse than the prior), one point per preset with a
     density, error bars: std over seeds. Points are numbered by NLL and named in the legend (with
     ~30 presets, names beside the points would overlap); fd is on a log axis, as a few samplers far
     behind would otherwise squeeze the good ones into a corner."""
@@ -253,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iwae-samples", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000, help="generated images per sample-quality score")
     parser.add_argument("--presets", default="", help="comma-separated presets (default: every mnist5k preset)")
+    parser.add_argument("--rescore-samples", default="", metavar="PRESETS",
+                        help="train nothing: score the sample quality of these presets' finished runs again (their "
+                             "checkpoints and fitted samplers reused), after a change to how a model samples")
     args = parser.parse_args(argv)
     steps, batch = (QUICK["steps"], QUICK["batch"]) if args.quick else (BUDGET["steps"], BUDGET["batch"])
     steps = args.steps or steps
@@ -261,7 +290,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = QUICK["seeds"] if args.quick else tuple(int(s) for s in args.seeds.split(","))
     known = mnist5k_presets()
     presets = [p for p in args.presets.split(",") if p] or (list(QUICK["presets"]) if args.quick else known)
-    unknown = [p for p in presets if p not in known]
+    rescore = [p for p in args.rescore_samples.split(",") if p]
+    unknown = [p for p in presets + rescore if p not in known]
     if unknown:
         raise SystemExit(f"not mnist5k presets: {', '.join(unknown)}; choose from {', '.join(known)}")
     start = time.perf_counter()
@@ -270,7 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:   # seed by seed, so a study cut short has every preset at its first seeds
         for preset in presets:
             records.append(run_one(preset, seed, args.out, steps=steps, batch=batch, iwae=iwae, samples=samples,
-                                   quick=args.quick, report=args.report, committed=committed))
+                                   quick=args.quick, report=args.report or bool(rescore), rescore=preset in rescore,
+                                   committed=committed))
             r = records[-1]
             if r is None:
                 continue

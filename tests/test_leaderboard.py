@@ -85,6 +85,19 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     assert "WARNING" not in table   # one classifier for every run
     one_seed = next(line for line in table.splitlines() if line.startswith("| ae_mnist5k | ae | 1 | "))
     assert "±" not in one_seed and report["rows"][1]["MSE/image"]["std"] is None   # no spread from one seed
+    # --rescore-samples scores the named presets' finished runs again, trains and evaluates nothing: a one-level
+    # model's samples did not change, so neither do its scores; the other presets' records are left alone
+    vq_record = os.path.join(out, "vqvae_mnist5k", "seed0", "result.json")
+    vq_mtime = os.path.getmtime(vq_record)
+    rescored = leaderboard.main(["--quick", "--out", out, "--results", str(tmp_path / "rescored"),
+                                 "--rescore-samples", "quickstart"])
+    for old, new in zip(vae_runs, rescored["runs"][:2]):
+        assert new["samples_scored_at"] == rescored["commit"] and "samples_scored_at" not in old
+        assert new["prior"] == old["prior"] and new["samplers"] == old["samplers"]
+        assert {k: v for k, v in new.items() if k != "samples_scored_at"} == old
+    assert os.path.getmtime(record) > mtime and os.path.getmtime(vq_record) == vq_mtime
+    with pytest.raises(SystemExit, match="not mnist5k presets: conv_sprites"):
+        leaderboard.main(["--quick", "--out", out, "--results", results, "--rescore-samples", "conv_sprites"])
     # runs scored with classifiers that trained differently (clones on other machines): the table says so
     with open(os.path.join(results, "leaderboard.json")) as f:
         saved = json.load(f)

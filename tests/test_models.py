@@ -67,3 +67,33 @@ def test_user_modules_plug_in():
     mean = model.apply(variables, x, method=VAE.encode).mean
     np.testing.assert_allclose(out.kl, 0.5 * jnp.sum(mean**2, -1), rtol=1e-5)
     assert set(variables["params"]) == {"encoder", "decoder"}
+
+
+def test_ladder_vae_samples_its_bottom_level_given_the_top():
+    """generate_from(z2) draws z1 ~ p(z1 | z2) (noise scaled by the temperature) and decodes it:
+    the decoder's inputs, captured, have the mean and standard deviation of p(z1 | z2); at
+    temperature 0 it is decode(z2), which goes through that mean."""
+    model = build_model(ModelConfig(name="ladder_vae", latent_dim=3, bottom_latent_dim=5, hidden=(16,)), (4, 4, 1))
+    params = _init(model, (4, 4, 1))["params"]
+    z2 = jnp.tile(jnp.asarray([[0.5, -1.0, 2.0]]), (20_000, 1))
+    p1 = model.apply({"params": params}, z2[:1], method=lambda m, z: m.p_z1(z))
+    seen = []
+
+    def capture(next_fun, args, kwargs, context):
+        if context.module.name == "decoder" and context.method_name == "__call__":
+            seen.append(args[0])
+        return next_fun(*args, **kwargs)
+
+    for t in (1.0, 0.5):
+        seen.clear()
+        with nn.intercept_methods(capture):
+            model.apply({"params": params}, z2, t, rngs={"sample": jax.random.PRNGKey(t > 0.7)},
+                        method=type(model).generate_from)
+        z1 = np.asarray(seen[0])
+        std = t * np.exp(0.5 * np.asarray(p1.log_var[0]))
+        np.testing.assert_allclose(z1.mean(0), p1.mean[0], atol=4 * std.max() / np.sqrt(len(z1)))
+        np.testing.assert_allclose(z1.std(0), std, rtol=0.03)
+    cold = model.apply({"params": params}, z2[:4], 0.0, rngs={"sample": jax.random.PRNGKey(0)},
+                       method=type(model).generate_from)
+    decoded = model.apply({"params": params}, z2[:4], method=lambda m, z: m.likelihood.mean(m.decode(z)))
+    np.testing.assert_allclose(cold, decoded, rtol=1e-6, atol=1e-6)

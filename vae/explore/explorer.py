@@ -209,7 +209,9 @@ class Explorer(LatentPaths, StyleContent):
             if latents is None:
                 outs.append(self.trained.generate_batch(jax.random.fold_in(key, i), m, float(temperature), yb))
             else:
-                outs.append(self.decode(latents(jax.random.fold_in(key, i), m, float(temperature)), yb))
+                k = jax.random.fold_in(key, i)
+                outs.append(self.trained.generate_from(jax.random.fold_in(k, 1), latents(k, m, float(temperature)),
+                                                       float(temperature), yb))
         return np.concatenate(outs)
 
     def _latent_source(self, sampler: Any):

@@ -12,6 +12,9 @@ with an amortized posterior q(z | x), as a linen Module.
     reconstruct(x, y=None)       -> the likelihood's mean at the posterior mean [batch, H, W, C]
     sample_prior(rng, num)       -> z ~ p(z) [num, d]
     generate(num, temperature=1.0, y=None) -> decoder means [num, H, W, C]
+    generate_from(z, temperature=1.0, y=None)
+                                 -> decoder means [num, H, W, C] for given codes z [num, d] (a
+                                    hierarchy draws its lower groups given z; 'sample' RNG stream)
     latent_dim: int              d, the size of `encode(...).mean`
     num_classes: int             > 0 for models conditioned on labels y [batch] (pass y everywhere)
 
@@ -91,4 +94,11 @@ class LatentVariableModel(nn.Module):
     def generate(self, num: int, temperature: float = 1.0, y: jax.Array | None = None) -> jax.Array:
         """Means of p(x|z) for z ~ p(z) scaled by `temperature`: [num, H, W, C]."""
         z = temperature * self.sample_prior(self.make_rng("sample"), num)
+        return self.generate_from(z, temperature, y)
+
+    def generate_from(self, z: jax.Array, temperature: float = 1.0, y: jax.Array | None = None) -> jax.Array:
+        """Means of p(x|z) for given codes z [num, d] (from a fitted sampler, say): [num, H, W, C].
+        A one-level model decodes z as it is; a hierarchy, whose `decode` puts its lower groups at
+        their conditional means, overrides this to draw them from p(z_l | z_<l), their noise scaled
+        by `temperature`, so that a sampler replacing the top prior still samples the whole model."""
         return self.likelihood.mean(self.decode(z, y))

@@ -43,8 +43,9 @@ class LadderVAE(LatentVariableModel):
     posterior of z1 merges its bottom-up and top-down Gaussians by precision. decoder: z1 -> x.
     The KL is KL(q(z2|x) || N(0, I)) + KL(q(z1|x, z2) || p(z1|z2)) in closed form at the
     sampled z2. `encode` / `decode` work on the top level z2 (decode goes through the mean of
-    p(z1 | z2)), so explorers and estimators treat it like a one-level VAE; `latent_dim` is d2
-    and `kl_per_dim` covers z2 only (`kl` is the total).
+    p(z1 | z2)), so explorers and estimators treat it like a one-level VAE; `generate` and
+    `generate_from` sample z1 ~ p(z1 | z2) (ancestral sampling); `latent_dim` is d2 and
+    `kl_per_dim` covers z2 only (`kl` is the total).
     """
 
     encoder: nn.Module
@@ -79,6 +80,13 @@ class LadderVAE(LatentVariableModel):
         z1 = self.p_z1(z2.reshape(-1, z2.shape[-1])).mean
         out = self.decoder(z1)
         return out.reshape(*lead, *out.shape[1:])
+
+    def generate_from(self, z2, temperature=1.0, y=None):
+        """Means of p(x | z1) for z1 ~ p(z1 | z2) at the given z2 [num, d2], its noise scaled by
+        `temperature`: [num, H, W, C]."""
+        p1 = self.p_z1(z2)
+        eps = temperature * jax.random.normal(self.make_rng("sample"), p1.mean.shape)
+        return self.likelihood.mean(self.decoder(p1.mean + jnp.exp(0.5 * p1.log_var) * eps))
 
     def prior_log_prob(self, z):
         return self.prior.log_prob(z)

@@ -259,12 +259,24 @@ class NVAE(LatentVariableModel):
         """Means of p(x | z) for z drawn group by group from the prior, each group's noise
         scaled by `temperature`: [num, H, W, C]."""
         keys = jax.random.split(self.make_rng("sample"), self.num_groups)
+        top = temperature * jax.random.normal(keys[0], (num, *self.group_shape(0)))
+        return self._ancestral(top, keys, temperature)
 
+    def generate_from(self, z: jax.Array, temperature: float = 1.0, y: jax.Array | None = None) -> jax.Array:
+        """Means of p(x | z) for the given top group z [num, d] and the lower groups drawn from
+        p(z_l | z_<l), their noise scaled by `temperature`: [num, H, W, C]."""
+        keys = jax.random.split(self.make_rng("sample"), self.num_groups)
+        return self._ancestral(z.reshape(-1, *self.top_shape), keys, temperature)
+
+    def _ancestral(self, top: jax.Array, keys: jax.Array, temperature: float) -> jax.Array:
+        """The top-down pass from top [num, h, w, c], group l >= 1 drawn with keys[l]."""
         def pick(l, p, q):
-            eps = temperature * jax.random.normal(keys[l], (num, *self.group_shape(l)))
-            return eps if p is None else p.mean + jnp.exp(0.5 * p.log_var) * eps
+            if p is None:
+                return top
+            eps = temperature * jax.random.normal(keys[l], (top.shape[0], *self.group_shape(l)))
+            return p.mean + jnp.exp(0.5 * p.log_var) * eps
 
-        decoded, _ = self.top_down(num, pick)
+        decoded, _ = self.top_down(top.shape[0], pick)
         return self.likelihood.mean(decoded)
 
     def group_shape(self, l: int) -> tuple[int, int, int]:

@@ -206,6 +206,15 @@ class TrainedModel:
         yb = None if y is None or not self.num_classes else jnp.asarray(np.asarray(y, np.int32))
         return np.asarray(fn(self.params, key, int(num), jnp.asarray(temperature, jnp.float32), yb), np.float32)
 
+    def generate_from(self, key: jax.Array, z: np.ndarray, temperature: float = 1.0, y: np.ndarray | None = None,
+                      **kw) -> np.ndarray:
+        """Decoder means [N, H, W, C] for given codes z [N, d], as `LatentVariableModel.generate_from`
+        (a one-level model's decode; a hierarchy draws its lower groups given z, with noise scaled by
+        `temperature`, batch i with key fold_in(key, i))."""
+        applied = self._applied("generate_from", lambda m, z, t, y: m.generate_from(z, t, y), sample=True)
+        t = jnp.asarray(temperature, jnp.float32)
+        return self._map(lambda p, z, y, k: applied(p, k, z, t, y), np.asarray(z, np.float32), y, keys=key, **kw)
+
     def sample_prior(self, key: jax.Array, num: int) -> np.ndarray:
         """z ~ p(z): [num, d]."""
         fn = self._applied("sample_prior", lambda m, k, n: m.sample_prior(k, n), static_argnums=(2,))

@@ -4,7 +4,8 @@
 function of (seed, batch_size); `generate_arrays(run, num)` collects `num` of them. Exporting
 them as a dataset with provenance is `vae.synthesis`. Both take `latents`, a function
 (key, num, temperature) -> z [num, d] that replaces the model's prior (a fitted sampler's
-`FittedSampler.latents`, see `vae.samplers`).
+`FittedSampler.latents`, see `vae.samplers`); a hierarchical model then draws its lower groups
+given that top code (`generate_from`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ class Sampler:
             y = None
         key = jax.random.fold_in(self.key, i)
         if self.latents is not None:
-            return self.trained.decode(self.latents(key, self.batch_size, self.temperature), y,
-                                       batch_size=self.batch_size, pad="batch")
+            z = self.latents(key, self.batch_size, self.temperature)
+            return self.trained.generate_from(jax.random.fold_in(key, 1), z, self.temperature, y,
+                                              batch_size=self.batch_size, pad="batch")
         return self.trained.generate_batch(key, self.batch_size, self.temperature, y)
 
 
