@@ -38,7 +38,8 @@ NVAE offsets the prior by a learned residual.
 Interface: `encode` returns the top group's posterior, flattened ([batch, h_1 w_1 c]); `decode`
 runs the top-down tower from a top-group z with every lower group at its prior mean;
 `reconstruct` uses the posterior means of every group; `generate` samples every group from the
-prior, each scaled by the temperature.
+prior, each scaled by the temperature; `generate_from` takes the top group as given (from a fitted
+sampler) and samples the lower ones from p(z_l | z_<l).
 """
 
 from __future__ import annotations
