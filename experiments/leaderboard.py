@@ -234,7 +234,8 @@ def markdown(rows: list[dict], budget: str) -> str:
              "NLL: -IWAE log p(x) in nats (— where the variant has no density). fd: fd_classifier (Fréchet "
              "distance in the dataset classifier's features); 'best': the fitted sampler with the lowest fd, "
              "chosen on the test split it is scored on; for a hierarchical model (ladder_vae, nvae) a fitted sampler "
-             "draws the top group and the model draws the lower ones given it.",
+             "draws the top group and the model draws the lower ones given it. steps/s: the median logged interval (a "
+             "pause does not move it); wall s: the run's whole time, any pause included.",
              "",
              "| preset | variant | seeds | best sampler | " + " | ".join(cols) + " |",
              "|---|---|---|---|" + "---|" * len(cols)]
