@@ -31,6 +31,7 @@ from vae.samplers import FittedSampler, latent_source
 from vae.trained.estimators import latent_diagnostics
 from vae.trained.inference import TrainedModel
 from vae.trained.rundir import load_run
+from vae.trained.sampling import from_latents
 
 EMBEDDING_METHODS = ("auto", "latent", "pca", "tsne")
 _RANK_MAX_POINTS = 5000  # latent_diagnostics' mutual information is O(N^2 d): rank on at most this many
@@ -209,9 +210,7 @@ class Explorer(LatentPaths, StyleContent):
             if latents is None:
                 outs.append(self.trained.generate_batch(jax.random.fold_in(key, i), m, float(temperature), yb))
             else:
-                k = jax.random.fold_in(key, i)
-                outs.append(self.trained.generate_from(jax.random.fold_in(k, 1), latents(k, m, float(temperature)),
-                                                       float(temperature), yb))
+                outs.append(from_latents(self.trained, latents, jax.random.fold_in(key, i), m, float(temperature), yb))
         return np.concatenate(outs)
 
     def _latent_source(self, sampler: Any):

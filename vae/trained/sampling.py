@@ -22,6 +22,14 @@ class SamplingError(ValueError):
     """A sampling request that cannot be met (bad arguments, labels a model cannot take)."""
 
 
+def from_latents(trained: TrainedModel, latents: Callable, key: jax.Array, num: int, temperature: float,
+                 y: np.ndarray | None = None, **kw) -> np.ndarray:
+    """Decoder means [num, H, W, C] of z = latents(key, num, temperature) (a fitted sampler's), a
+    hierarchy's lower groups drawn with key fold_in(key, 1) (`TrainedModel.generate_from`)."""
+    z = latents(key, num, temperature)
+    return trained.generate_from(jax.random.fold_in(key, 1), z, temperature, y, **kw)
+
+
 class Sampler:
     """Draws batches of `batch_size` decoder means from a loaded run (`vae.trained.rundir.LoadedRun`),
     jitted once.
@@ -51,9 +59,8 @@ class Sampler:
             y = None
         key = jax.random.fold_in(self.key, i)
         if self.latents is not None:
-            z = self.latents(key, self.batch_size, self.temperature)
-            return self.trained.generate_from(jax.random.fold_in(key, 1), z, self.temperature, y,
-                                              batch_size=self.batch_size, pad="batch")
+            return from_latents(self.trained, self.latents, key, self.batch_size, self.temperature, y,
+                                batch_size=self.batch_size, pad="batch")
         return self.trained.generate_batch(key, self.batch_size, self.temperature, y)
 
 
