@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from vae.plots import save_figure
+from vae.run import train
 from vae.trained.rundir import checkpoint_steps
 from vae.version import __version__
 
@@ -84,6 +85,27 @@ def finished_steps(run_dir: str) -> list[int]:
         return checkpoint_steps(run_dir)
     except FileNotFoundError:
         return []
+
+
+def summary_steps(run_dir: str) -> int | None:
+    """The step RUN_DIR/summary.json was written at (the run's last finish); None without it."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            return json.load(f).get("steps")
+    except FileNotFoundError:
+        return None
+
+
+def train_to(cfg, run_dir: str, steps: int) -> bool:
+    """Makes RUN_DIR a finished run of `steps` steps (`cfg.train.steps`): its checkpoint at `steps` and its
+    summary.json written there. Trains (resuming from the newest checkpoint, if any); a run stopped after its
+    last checkpoint but before its summary (a study killed while the run finishes) is only finished, not trained
+    again. Returns False when the run was already finished, else True."""
+    done = finished_steps(run_dir)
+    if steps in done and summary_steps(run_dir) == steps:
+        return False
+    train(cfg, run_dir, resume=bool(done), overwrite=not done)
+    return True
 
 
 def median_steps_per_s(run_dir: str) -> float | None:

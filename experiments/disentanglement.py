@@ -41,13 +41,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments.common import (carried, committed_runs, device_kind, finished, finished_steps, median_steps_per_s,
-                                provenance, reused, saved_record, study_parser, write_json, write_results)
+                                provenance, reused, saved_record, study_parser, train_to, write_json,
+                                write_results)
 from vae.config import apply_overrides
 from vae.data.sprites import Sprites
 from vae.metrics import compute_all, encoder_mean_fn, mig
 from vae.metrics.disentanglement import METRICS
 from vae.presets import get_preset
-from vae.run import train
 from vae.trained import load_run
 
 
@@ -168,10 +168,8 @@ def run_one(model: Model, setting: dict, seed: int, out: str, *, steps: int, bat
             continue
         cfg = run_config(model, setting, seed, steps, batch, learning_rate, quick, burgess)
         cfg = apply_overrides(cfg, [f"train.steps={stage}", f"train.eval_every={stage}"])
-        done = finished_steps(run_dir)
-        if stage not in done:
-            start = time.perf_counter()
-            train(cfg, run_dir, resume=bool(done), overwrite=not done)
+        start = time.perf_counter()
+        if train_to(cfg, run_dir, stage):
             train_seconds += time.perf_counter() - start
         run = load_run(run_dir, step=stage)
         sizes = {"num_train": QUICK["metric_sizes"]["num_train"]} if quick else {}

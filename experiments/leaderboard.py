@@ -46,13 +46,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from experiments.common import (carried, committed_runs, device_kind, finished, finished_steps, median_steps_per_s,
-                                provenance, reused, study_parser, write_json, write_results)
+from experiments.common import (carried, committed_runs, device_kind, finished, median_steps_per_s, provenance, reused,
+                                study_parser, train_to, write_json, write_results)
 from vae.config import apply_overrides
 from vae.evaluate import evaluate_run
 from vae.presets import get_preset, list_presets
 from vae.quality import sample_quality
-from vae.run import train
 from vae.samplers import SamplerError, fit_sampler, fitted_samplers, load_sampler
 from vae.samplers.store import StaleSamplerError
 from vae.trained import load_run
@@ -154,9 +153,7 @@ def run_one(preset: str, seed: int, out: str, *, steps: int, batch: int, iwae: i
     if record is not None or report or rescore:
         return record
     cfg = run_config(preset, seed, steps, batch, quick)
-    done = finished_steps(run_dir)
-    if steps not in done:
-        train(cfg, run_dir, resume=bool(done), overwrite=not done)
+    train_to(cfg, run_dir, steps)
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)
     result = evaluate_run(run_dir, iwae_samples=iwae, step=steps, seed=seed)

@@ -111,3 +111,19 @@ def test_leaderboard_quick_writes_json_table_and_figure_and_reuses_runs(tmp_path
     with pytest.raises(SystemExit, match="no finished run with these settings in"):
         leaderboard.main(["--quick", "--out", str(tmp_path / "empty"), "--results", str(tmp_path / "empty"),
                           "--report"])
+
+
+def test_a_run_killed_between_its_last_checkpoint_and_its_summary_is_finished_not_trained_again(tmp_path):
+    from experiments.common import finished_steps, summary_steps, train_to
+    run_dir = str(tmp_path / "run")
+    cfg = leaderboard.run_config("quickstart", 0, 6, 32, True)
+    assert train_to(cfg, run_dir, 6) and finished_steps(run_dir) == [6] and summary_steps(run_dir) == 6
+    assert not train_to(cfg, run_dir, 6)   # finished: nothing to do
+    os.remove(os.path.join(run_dir, "summary.json"))   # what a study killed while the run finished leaves
+    rows = open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()
+    assert train_to(cfg, run_dir, 6) and summary_steps(run_dir) == 6 and finished_steps(run_dir) == [6]
+    after = open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()
+    # no training step ran again: the train rows are those of the first call (the restored state is evaluated)
+    assert [r for r in after if '"train"' in r] == [r for r in rows if '"train"' in r]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        assert json.load(f)["steps"] == 6
